@@ -1,0 +1,20 @@
+# Build step: writes OUTPUT, a C++ source holding every sql/migrations/NNNN_name.sql as a raw
+# string, so the `switchboard` binary carries the schema it needs (`switchboard migrate`).
+# Usage: cmake -DSQL_DIR=... -DOUTPUT=... -P EmbedMigrations.cmake
+file(GLOB files RELATIVE ${SQL_DIR} ${SQL_DIR}/*.sql)
+list(SORT files)
+set(body "// Generated from sql/migrations by cmake/EmbedMigrations.cmake. Do not edit.\n")
+string(APPEND body "#include \"switchboard/store/migrations.hpp\"\n\nnamespace switchboard::store {\n\n")
+string(APPEND body "const std::vector<migration>& bundled_migrations() {\n  static const std::vector<migration> all = {\n")
+foreach(file ${files})
+  if(NOT file MATCHES "^([0-9][0-9][0-9][0-9])_([a-z0-9_]+)\\.sql$")
+    message(FATAL_ERROR "sql/migrations/${file}: name must be NNNN_lower_case_name.sql")
+  endif()
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(name "${CMAKE_MATCH_2}")
+  file(READ ${SQL_DIR}/${file} sql)
+  string(APPEND body "    {${version}, \"${name}\", R\"SBSQL(${sql})SBSQL\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n\n}  // namespace switchboard::store\n")
+file(WRITE ${OUTPUT}.tmp "${body}")
+file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)

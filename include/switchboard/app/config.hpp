@@ -1,0 +1,42 @@
+// The server's configuration: one JSON file, validated at start-up. An unknown key, a wrong
+// type or a missing value is one line that names the key (see docs/configuration.md).
+#pragma once
+
+#include "switchboard/error.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace switchboard::app {
+
+struct database_config {
+  std::string url;  // env SWITCHBOARD_DATABASE_URL overrides
+  int pool_size = 4;
+  std::chrono::seconds connect_timeout{5};
+  std::chrono::milliseconds statement_timeout{5000};
+  bool migrate_on_start = false;
+};
+
+struct health_config {
+  bool enabled = true;
+  std::string listen = "127.0.0.1";
+  std::uint16_t port = 8480;
+};
+
+struct config {
+  std::string node_name = "node-1";
+  std::string log_level = "info";
+  database_config database;
+  health_config health;
+};
+
+// Parses and validates; the error's detail is the one line to print.
+result<config> parse_config(const nlohmann::json& document);
+result<config> parse_config_text(const std::string& text);
+// Reads FILE, parses, validates, then applies SWITCHBOARD_DATABASE_URL from the environment.
+result<config> load_config(const std::string& path);
+
+}  // namespace switchboard::app

@@ -1,0 +1,121 @@
+// A small pool of PostgreSQL connections on worker threads. The event loop co_awaits `run`,
+// so it never blocks on the database: the work runs on a worker thread and the coroutine
+// resumes on its own executor with the result. Store-internal: only src/store includes this.
+#pragma once
+
+#include "switchboard/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace switchboard::store {
+
+struct pool_config {
+  std::string url;                                    // libpq URI or keyword string
+  int size = 4;                                       // worker threads = connections
+  std::chrono::seconds connect_timeout{5};            // a dead server fails fast, never hangs
+  std::chrono::milliseconds statement_timeout{5000};  // a stuck query fails, never hangs
+  std::string application_name = "switchboard";
+};
+
+// `url` with libpq's connect_timeout and application_name added, in URI or keyword form.
+std::string connection_string(const pool_config& config);
+
+// `url` naming database `name` instead of its own (URI or keyword form).
+std::string url_with_database(const std::string& url, const std::string& name);
+
+// Opens one connection with the pool's session settings (statement timeout). Blocking.
+std::unique_ptr<pqxx::connection> open_connection(const pool_config& config);
+
+// Maps a libpqxx exception to the project's error (db_unavailable, db_constraint_violated, ...).
+error to_error(const std::exception& e);
+
+class connection_pool {
+ public:
+  explicit connection_pool(pool_config config);
+  ~connection_pool();
+  connection_pool(const connection_pool&) = delete;
+  connection_pool& operator=(const connection_pool&) = delete;
+
+  // Runs `work(pqxx::connection&)` on a worker thread with a healthy connection and resumes
+  // the caller on its executor. A lost server gives errc::db_unavailable (never a hang); the
+  // next call reconnects. `work` owns its transaction.
+  template <class Work>
+  auto run(Work work) -> boost::asio::awaitable<result<std::invoke_result_t<Work&, pqxx::connection&>>> {
+    using value_type = std::invoke_result_t<Work&, pqxx::connection&>;
+    using outcome = result<value_type>;
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(outcome)>(
+        [this](auto handler, Work w) {
+          boost::asio::post(workers_, [this, handler = std::move(handler), w = std::move(w)]() mutable {
+            outcome done = execute<value_type>(w);
+            auto home = boost::asio::get_associated_executor(handler);
+            boost::asio::post(home, [handler = std::move(handler), done = std::move(done)]() mutable {
+              std::move(handler)(std::move(done));
+            });
+          });
+        },
+        boost::asio::use_awaitable, std::move(work));
+  }
+
+  // Blocking variant for start-up and command-line tools (never on the event loop).
+  template <class Work>
+  auto run_blocking(Work work) -> result<std::invoke_result_t<Work&, pqxx::connection&>> {
+    return execute<std::invoke_result_t<Work&, pqxx::connection&>>(work);
+  }
+
+  bool database_up() const noexcept { return up_.load(); }
+  const pool_config& config() const noexcept { return config_; }
+
+  // Stops taking work and joins the workers; pending work still completes.
+  void close();
+
+ private:
+  struct lease_deleter;
+
+  template <class Value, class Work>
+  result<Value> execute(Work& work) {
+    auto conn = acquire();
+    if (!conn) return conn.error();
+    try {
+      if constexpr (std::is_void_v<Value>) {
+        work(**conn);
+        release(std::move(*conn));
+        return {};
+      } else {
+        Value value = work(**conn);
+        release(std::move(*conn));
+        return value;
+      }
+    } catch (const std::exception& e) {
+      return failed(std::move(*conn), e);
+    }
+  }
+
+  result<std::unique_ptr<pqxx::connection>> acquire();
+  void release(std::unique_ptr<pqxx::connection> conn);
+  error failed(std::unique_ptr<pqxx::connection> conn, const std::exception& e);
+  void mark_up();
+  void mark_down(const std::string& why);
+
+  pool_config config_;
+  boost::asio::thread_pool workers_;
+  std::mutex idle_mutex_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  std::atomic<bool> up_{true};
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace switchboard::store

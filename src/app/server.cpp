@@ -1,0 +1,156 @@
+// Server wiring: the event loop thread, the database pool and listener, the health endpoint,
+// signals and graceful shutdown.
+#include "switchboard/app/server.hpp"
+
+#include "switchboard/app/health.hpp"
+#include "switchboard/log.hpp"
+#include "switchboard/store/listener.hpp"
+#include "switchboard/store/migrations.hpp"
+#include "switchboard/store/pool.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <optional>
+
+namespace switchboard::app {
+
+namespace asio = boost::asio;
+
+struct server::impl {
+  config cfg;
+  asio::io_context loop{1};
+  asio::thread_pool blocking{1};  // connects of the LISTEN connection
+  store::connection_pool pool;
+  std::optional<store::notification_listener> listener;
+  std::optional<health_endpoint> health;
+  asio::signal_set signals{loop, SIGINT, SIGTERM};
+  asio::steady_timer probe_timer{loop};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  int schema = 0;
+  bool database_seen_up = false;
+  std::atomic<bool> stopping{false};
+
+  explicit impl(config c)
+      : cfg(std::move(c)),
+        pool(store::pool_config{.url = cfg.database.url,
+                                .size = cfg.database.pool_size,
+                                .connect_timeout = cfg.database.connect_timeout,
+                                .statement_timeout = cfg.database.statement_timeout,
+                                .application_name = "switchboard-" + cfg.node_name}) {}
+
+  health_report report() const {
+    const bool db_up = database_seen_up && pool.database_up();
+    nlohmann::json body{
+        {"status", db_up ? "ok" : "degraded"},
+        {"node", cfg.node_name},
+        {"database", db_up ? "up" : "down"},
+        {"schema_version", schema},
+        {"notifications", listener && listener->listening() ? "listening" : "down"},
+        {"uptime_seconds",
+         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()},
+    };
+    return {db_up, body.dump()};
+  }
+
+  // Keeps the database flag fresh for /health even when no call is running.
+  asio::awaitable<void> probe_database() {
+    for (;;) {
+      auto ok = co_await pool.run([](pqxx::connection& c) {
+        pqxx::nontransaction q(c);
+        return q.exec1("SELECT 1")[0].as<int>();
+      });
+      database_seen_up = ok.has_value();
+      probe_timer.expires_after(std::chrono::seconds(2));
+      auto [ec] = co_await probe_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }
+
+  void shutdown(const char* why) {
+    if (stopping.exchange(true)) return;
+    logger("app")->info("stopping: {}", why);
+    probe_timer.cancel();
+    if (listener) listener->stop();
+    if (health) health->stop();
+    signals.cancel();
+    // Work still in flight finishes; the loop returns when nothing is left.
+    asio::post(loop, [this] { loop.stop(); });
+  }
+};
+
+server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::~server() = default;
+
+void server::stop() {
+  asio::post(impl_->loop, [this] { impl_->shutdown("stop requested"); });
+}
+
+int server::run() {
+  auto& s = *impl_;
+  auto log = logger("app");
+  log->info("switchboard node '{}' starting", s.cfg.node_name);
+
+  if (s.cfg.database.migrate_on_start) {
+    auto migrated = store::migrate(s.cfg.database.url);
+    if (!migrated) {
+      log->error("{}", migrated.error().message());
+      return 1;
+    }
+  }
+  auto version = store::schema_version(s.cfg.database.url);
+  if (!version) {
+    log->error("{}", version.error().message());
+    return 1;
+  }
+  const int needed = store::bundled_migrations().empty() ? 0 : store::bundled_migrations().back().version;
+  if (*version < needed) {
+    log->error("database schema is at version {}, this build needs {}: run `switchboard migrate --config FILE`",
+               *version, needed);
+    return 1;
+  }
+  s.schema = *version;
+  s.database_seen_up = true;
+
+  s.listener.emplace(s.loop.get_executor(), s.blocking.get_executor(),
+                     store::pool_config{.url = s.cfg.database.url, .connect_timeout = s.cfg.database.connect_timeout},
+                     std::vector<std::string>{"presence", "routing_rules"}, [log](const store::notification& n) {
+                       log->debug("notification on {}: {}", n.channel, n.payload);
+                     });
+  s.listener->start();
+
+  if (s.cfg.health.enabled) {
+    try {
+      s.health.emplace(s.loop.get_executor(),
+                       asio::ip::tcp::endpoint(asio::ip::make_address(s.cfg.health.listen), s.cfg.health.port),
+                       [&s] { return s.report(); });
+      log->info("health endpoint on http://{}:{}/health", s.cfg.health.listen, s.health->local_endpoint().port());
+    } catch (const std::exception& e) {
+      log->error("cannot open the health endpoint on {}:{}: {} (check health.listen and health.port)",
+                 s.cfg.health.listen, s.cfg.health.port, e.what());
+      return 1;
+    }
+  }
+
+  s.signals.async_wait([&s](const boost::system::error_code& ec, int signal) {
+    if (!ec) s.shutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+  asio::co_spawn(s.loop, s.probe_database(), asio::detached);
+
+  log->info("ready (schema version {}, database pool of {})", s.schema, s.cfg.database.pool_size);
+  s.loop.run();
+  s.pool.close();
+  s.blocking.join();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace switchboard::app

@@ -1,0 +1,144 @@
+// Connection pool: stale connections (server restarted) are found before use by a zero-timeout
+// poll on the socket, so a restart costs no failed query once the server is back.
+#include "switchboard/store/pool.hpp"
+
+#include "switchboard/log.hpp"
+
+#include <poll.h>
+
+namespace switchboard::store {
+namespace {
+
+bool is_uri(const std::string& url) { return url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0; }
+
+// An idle connection has nothing to read; readable means the server closed it or sent a
+// termination notice (restart, admin kill).
+bool is_stale(pqxx::connection& conn) {
+  if (!conn.is_open()) return true;
+  pollfd fd{conn.sock(), POLLIN, 0};
+  if (fd.fd < 0) return true;
+  return ::poll(&fd, 1, 0) != 0;
+}
+
+}  // namespace
+
+std::string connection_string(const pool_config& config) {
+  std::string out = config.url;
+  const auto timeout = std::to_string(config.connect_timeout.count());
+  if (is_uri(out)) {
+    out += out.find('?') == std::string::npos ? '?' : '&';
+    out += "connect_timeout=" + timeout + "&application_name=" + config.application_name;
+  } else {
+    out += " connect_timeout=" + timeout + " application_name=" + config.application_name;
+  }
+  return out;
+}
+
+std::string url_with_database(const std::string& url, const std::string& name) {
+  if (is_uri(url)) {
+    // scheme://[authority]/dbname[?params]
+    const auto authority = url.find("//");
+    const auto query = url.find('?');
+    const auto path = url.find('/', authority == std::string::npos ? 0 : authority + 2);
+    const auto end = query == std::string::npos ? url.size() : query;
+    if (path == std::string::npos || path > end) return url.substr(0, end) + "/" + name + url.substr(end);
+    return url.substr(0, path + 1) + name + url.substr(end);
+  }
+  // keyword form: replace or add dbname=
+  std::string out;
+  bool replaced = false;
+  std::size_t pos = 0;
+  while (pos < url.size()) {
+    auto next = url.find(' ', pos);
+    if (next == std::string::npos) next = url.size();
+    auto word = url.substr(pos, next - pos);
+    if (word.rfind("dbname=", 0) == 0) {
+      word = "dbname=" + name;
+      replaced = true;
+    }
+    if (!word.empty()) out += (out.empty() ? "" : " ") + word;
+    pos = next + 1;
+  }
+  if (!replaced) out += (out.empty() ? "" : " ") + std::string("dbname=") + name;
+  return out;
+}
+
+std::unique_ptr<pqxx::connection> open_connection(const pool_config& config) {
+  auto conn = std::make_unique<pqxx::connection>(connection_string(config));
+  pqxx::nontransaction setup(*conn);
+  setup.exec0("SET statement_timeout = " + std::to_string(config.statement_timeout.count()));
+  return conn;
+}
+
+error to_error(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) return {errc::db_unavailable, e.what()};
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) return {errc::db_unavailable, e.what()};
+  if (dynamic_cast<const pqxx::integrity_constraint_violation*>(&e)) return {errc::db_constraint_violated, e.what()};
+  if (dynamic_cast<const pqxx::sql_error*>(&e)) return {errc::db_query_failed, e.what()};
+  return {errc::db_query_failed, e.what()};
+}
+
+connection_pool::connection_pool(pool_config config)
+    : config_(std::move(config)), workers_(static_cast<std::size_t>(config_.size > 0 ? config_.size : 1)) {}
+
+connection_pool::~connection_pool() { close(); }
+
+void connection_pool::close() {
+  closed_ = true;
+  workers_.join();
+  std::lock_guard lock(idle_mutex_);
+  idle_.clear();
+}
+
+result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
+  {
+    std::lock_guard lock(idle_mutex_);
+    while (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      if (!is_stale(*conn)) return conn;
+    }
+  }
+  try {
+    auto conn = open_connection(config_);
+    mark_up();
+    return conn;
+  } catch (const std::exception& e) {
+    mark_down(e.what());
+    return error{errc::db_unavailable, e.what()};
+  }
+}
+
+void connection_pool::release(std::unique_ptr<pqxx::connection> conn) {
+  mark_up();
+  std::lock_guard lock(idle_mutex_);
+  idle_.push_back(std::move(conn));
+}
+
+error connection_pool::failed(std::unique_ptr<pqxx::connection> conn, const std::exception& e) {
+  auto err = to_error(e);
+  if (err.is(errc::db_unavailable) || !conn->is_open()) {
+    mark_down(e.what());  // the connection is dropped here; the next use reconnects
+    return {errc::db_unavailable, err.detail};
+  }
+  release(std::move(conn));  // an SQL error leaves the connection usable (its transaction rolled back)
+  return err;
+}
+
+void connection_pool::mark_up() {
+  if (!up_.exchange(true)) logger("store")->info("database reachable again");
+}
+
+void connection_pool::mark_down(const std::string& why) {
+  // Logged once per outage, not once per query.
+  if (up_.exchange(false)) {
+    std::string line = why;
+    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+    for (auto& c : line)
+      if (c == '\n') c = ' ';
+    logger("store")->error("database unavailable: {} (queries fail with db_unavailable; reconnecting on next use)",
+                           line);
+  }
+}
+
+}  // namespace switchboard::store

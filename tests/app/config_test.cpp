@@ -1,0 +1,124 @@
+// Configuration: each error is one line naming the key; the binary exits non-zero on it.
+#include "switchboard/app/config.hpp"
+#include "test_database.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace switchboard {
+namespace {
+
+struct bad_config {
+  const char* text;
+  const char* expected_line;
+  friend void PrintTo(const bad_config& c, std::ostream* os) { *os << c.text; }
+};
+
+class ConfigErrors : public ::testing::TestWithParam<bad_config> {};
+
+TEST_P(ConfigErrors, GiveOneLineNamingTheKey) {
+  auto parsed = app::parse_config_text(GetParam().text);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_TRUE(parsed.error().is(errc::config_invalid));
+  EXPECT_EQ(parsed.error().detail, GetParam().expected_line);
+  EXPECT_EQ(parsed.error().detail.find('\n'), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Each, ConfigErrors,
+    ::testing::Values(
+        bad_config{R"({"databse": {}})",
+                   "config key 'databse': unknown key (check the spelling; see docs/configuration.md)"},
+        bad_config{R"({"database": {"pool_size": "four"}})",
+                   "config key 'database.pool_size': expected an integer, got a string"},
+        bad_config{R"({"database": {"pool_size": 0}})",
+                   "config key 'database.pool_size': must be between 1 and 64, got 0"},
+        bad_config{R"({"database": {"url": 5}})", "config key 'database.url': expected a string, got an integer"},
+        bad_config{R"({"health": {"enabled": "yes"}})",
+                   "config key 'health.enabled': expected true or false, got a string"},
+        bad_config{R"({"health": {"port": 70000}})",
+                   "config key 'health.port': must be between 0 and 65535, got 70000"},
+        bad_config{R"({"health": {"prot": 1}})",
+                   "config key 'health.prot': unknown key (check the spelling; see docs/configuration.md)"},
+        bad_config{R"({"database": []})", "config key 'database': must be an object, got an array"},
+        bad_config{R"({"log_level": "loud"})",
+                   "config key 'log_level': expected one of trace, debug, info, warn, error, critical, off"},
+        bad_config{R"([1, 2])", "config: the document must be a JSON object, got an array"}));
+
+TEST(Config, NotJsonIsOneLine) {
+  auto parsed = app::parse_config_text("{ \"node_name\": ");
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().detail.rfind("config is not valid JSON", 0), 0u) << parsed.error().detail;
+}
+
+TEST(Config, ExampleFileIsValid) {
+  auto loaded = app::load_config(testing::source_path("config/switchboard.example.json"));
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
+}
+
+TEST(Config, MissingDatabaseUrlNamesTheKeyAndTheVariable) {
+  const std::string path = ::testing::TempDir() + "/no-url.json";
+  std::ofstream(path) << R"({"node_name": "n1"})";
+  ::unsetenv("SWITCHBOARD_DATABASE_URL");
+  auto loaded = app::load_config(path);
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_EQ(loaded.error().detail,
+            "config key 'database.url': missing (set it in the file or in SWITCHBOARD_DATABASE_URL)");
+  ::setenv("SWITCHBOARD_DATABASE_URL", "postgresql:///x", 1);
+  auto with_env = app::load_config(path);
+  ASSERT_TRUE(with_env.has_value());
+  EXPECT_EQ(with_env->database.url, "postgresql:///x");
+  ::unsetenv("SWITCHBOARD_DATABASE_URL");
+}
+
+TEST(Config, DefaultsAreSensible) {
+  auto parsed = app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}})");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->database.pool_size, 4);
+  EXPECT_EQ(parsed->health.port, 8480);
+  EXPECT_EQ(parsed->log_level, "info");
+}
+
+// The binary: --check-config prints one line naming the key and exits non-zero.
+TEST(SwitchboardBinary, CheckConfigRejectsABadFileWithOneLine) {
+  const std::string path = ::testing::TempDir() + "/bad.json";
+  std::ofstream(path) << R"({"database": {"url": "postgresql:///sb", "pool_size": -1}})";
+  std::string output;
+  int status = testing::run_command(testing::built_binary("src/app/switchboard") + " --check-config " + path, &output);
+  EXPECT_EQ(status, 2);
+  EXPECT_EQ(output,
+            path + ": configuration is invalid: config key 'database.pool_size': must be between 1 and 64, got -1\n");
+}
+
+TEST(SwitchboardBinary, CheckConfigAcceptsTheExample) {
+  std::string output;
+  int status = testing::run_command(testing::built_binary("src/app/switchboard") + " --check-config " +
+                                        testing::source_path("config/switchboard.example.json"),
+                                    &output);
+  EXPECT_EQ(status, 0) << output;
+}
+
+TEST(SwitchboardBinary, UnreadableFileIsOneLine) {
+  std::string output;
+  int status =
+      testing::run_command(testing::built_binary("src/app/switchboard") + " --check-config /nonexistent.json", &output);
+  EXPECT_EQ(status, 2);
+  EXPECT_EQ(
+      output,
+      "/nonexistent.json: configuration file cannot be read (check the path and permissions): /nonexistent.json\n");
+}
+
+TEST(SwitchboardBinary, MigrateBuildsTheSchemaOnAnEmptyDatabase) {
+  testing::test_database db(/*migrated=*/false);
+  std::string output;
+  const auto command = testing::built_binary("src/app/switchboard") + " migrate --database-url '" + db.url() + "'";
+  ASSERT_EQ(testing::run_command(command, &output), 0) << output;
+  EXPECT_NE(output.find("schema version"), std::string::npos) << output;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('presence') IS NOT NULL"), "t");
+  ASSERT_EQ(testing::run_command(command, &output), 0) << output;
+  EXPECT_NE(output.find("applied 0"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace switchboard

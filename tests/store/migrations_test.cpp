@@ -1,0 +1,65 @@
+// Migrations on a real PostgreSQL: apply on empty, second run is a no-op, edits are refused.
+#include "switchboard/store/migrations.hpp"
+#include "test_database.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchboard {
+namespace {
+
+using testing::test_database;
+
+TEST(Migrations, ApplyOnEmptyDatabaseThenSecondRunIsNoOp) {
+  test_database db(/*migrated=*/false);
+  ASSERT_EQ(store::schema_version(db.url()).value(), 0);
+
+  auto first = store::migrate(db.url());
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  const auto& all = store::bundled_migrations();
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(first->applied, static_cast<int>(all.size()));
+  EXPECT_EQ(first->schema_version, all.back().version);
+
+  for (const char* table :
+       {"tenants", "operators", "skills", "operator_skills", "presence", "route_points", "queues", "queue_skills",
+        "queue_opening_hours", "waiting_calls", "customers", "calls", "call_events"})
+    EXPECT_EQ(db.scalar(std::string("SELECT to_regclass('") + table + "') IS NOT NULL"), "t") << table;
+
+  const auto recorded = db.scalar("SELECT count(*) FROM schema_migrations");
+  auto second = store::migrate(db.url());
+  ASSERT_TRUE(second.has_value()) << second.error().message();
+  EXPECT_EQ(second->applied, 0);
+  EXPECT_EQ(second->schema_version, first->schema_version);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations"), recorded);
+}
+
+TEST(Migrations, EditedMigrationIsRefused) {
+  test_database db(false);
+  std::vector<store::migration> original{{1, "first", "CREATE TABLE t1 (x int)"}};
+  ASSERT_TRUE(store::migrate(db.url(), original).has_value());
+  std::vector<store::migration> edited{{1, "first", "CREATE TABLE t1 (x bigint)"}};
+  auto refused = store::migrate(db.url(), edited);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_TRUE(refused.error().is(errc::db_migration_failed));
+  EXPECT_NE(refused.error().detail.find("0001_first was changed"), std::string::npos) << refused.error().detail;
+}
+
+TEST(Migrations, FailingMigrationRollsBackAndNamesItself) {
+  test_database db(false);
+  std::vector<store::migration> list{{1, "good", "CREATE TABLE good (x int)"},
+                                     {2, "bad", "CREATE TABLE half (x int); SELECT no_such_function()"}};
+  auto outcome = store::migrate(db.url(), list);
+  ASSERT_FALSE(outcome.has_value());
+  EXPECT_NE(outcome.error().detail.find("0002_bad"), std::string::npos);
+  EXPECT_EQ(db.scalar("SELECT max(version) FROM schema_migrations"), "1");
+  EXPECT_EQ(db.scalar("SELECT to_regclass('half') IS NULL"), "t");  // the failed migration left nothing
+}
+
+TEST(Migrations, UnreachableDatabaseIsAClearError) {
+  auto outcome = store::migrate("postgresql:///nowhere?host=/nonexistent-dir&connect_timeout=1");
+  ASSERT_FALSE(outcome.has_value());
+  EXPECT_TRUE(outcome.error().is(errc::db_unavailable)) << outcome.error().message();
+}
+
+}  // namespace
+}  // namespace switchboard
