@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   std::string check_path;
   cli.add_option("-c,--config", config_path, "configuration file (JSON)");
   cli.add_option("--check-config", check_path, "validate FILE and exit (0 = valid)");
+  cli.fallthrough();  // subcommands inherit it: `switchboard migrate --config FILE` works too
   auto* run = cli.add_subcommand("run", "run the server (the default)");
   auto* migrate = cli.add_subcommand("migrate", "bring the database schema up to date and exit");
   std::string database_url;

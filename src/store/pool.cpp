@@ -56,10 +56,16 @@ std::string url_with_database(const std::string& url, const std::string& name) {
       word = "dbname=" + name;
       replaced = true;
     }
-    if (!word.empty()) out += (out.empty() ? "" : " ") + word;
+    if (!word.empty()) {
+      if (!out.empty()) out.push_back(' ');
+      out.append(word);
+    }
     pos = next + 1;
   }
-  if (!replaced) out += (out.empty() ? "" : " ") + std::string("dbname=") + name;
+  if (!replaced) {
+    if (!out.empty()) out.push_back(' ');
+    out.append("dbname=").append(name);
+  }
   return out;
 }
 
