@@ -15,6 +15,7 @@ constexpr const char* pick_call_sql = "SELECT call_id, queue_id, device FROM pic
 constexpr const char* expire_sql = "SELECT operator_id, call_id FROM expire_reservations()";
 constexpr const char* confirm_sql = "SELECT confirm_reservation($1, $2)";
 constexpr const char* release_sql = "SELECT release_reservation($1, $2)";
+constexpr const char* withdraw_sql = "SELECT withdraw_waiting_call($1, $2)";
 constexpr const char* timers_sql = "SELECT queue_id, check_after_seconds FROM routing_queue_timers()";
 constexpr const char* screen_pop_sql = "SELECT screen_pop($1)::text";
 
@@ -24,6 +25,14 @@ pqxx::result exec_prepared(pqxx::connection& conn, const char* name, const char*
   conn.prepare(name, sql);  // a no-op once this connection knows the statement
   pqxx::nontransaction tx(conn);
   return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
+// A statement whose one row, one column answer is a boolean.
+template <class... Args>
+boost::asio::awaitable<result<bool>> flag(connection_pool& pool, const char* name, const char* sql, Args... args) {
+  co_return co_await pool.run([name, sql, args...](pqxx::connection& conn) {
+    return exec_prepared(conn, name, sql, args...).at(0)[0].template as<bool>();
+  });
 }
 
 route_kind kind_from(const std::string& text) {
@@ -155,16 +164,17 @@ boost::asio::awaitable<result<std::vector<expired_reservation>>> expire_reservat
 
 boost::asio::awaitable<result<bool>> confirm_reservation(connection_pool& pool, std::int64_t operator_id,
                                                          std::int64_t call_id) {
-  co_return co_await pool.run([operator_id, call_id](pqxx::connection& conn) {
-    return exec_prepared(conn, "routing_confirm", confirm_sql, operator_id, call_id).at(0)[0].as<bool>();
-  });
+  return flag(pool, "routing_confirm", confirm_sql, operator_id, call_id);
 }
 
 boost::asio::awaitable<result<bool>> release_reservation(connection_pool& pool, std::int64_t operator_id,
                                                          std::int64_t call_id) {
-  co_return co_await pool.run([operator_id, call_id](pqxx::connection& conn) {
-    return exec_prepared(conn, "routing_release", release_sql, operator_id, call_id).at(0)[0].as<bool>();
-  });
+  return flag(pool, "routing_release", release_sql, operator_id, call_id);
+}
+
+boost::asio::awaitable<result<bool>> withdraw_waiting_call(connection_pool& pool, std::int64_t call_id,
+                                                           std::string reason) {
+  return flag(pool, "routing_withdraw", withdraw_sql, call_id, std::move(reason));
 }
 
 boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(connection_pool& pool) {

@@ -93,6 +93,11 @@ boost::asio::awaitable<result<bool>> confirm_reservation(connection_pool& pool, 
 boost::asio::awaitable<result<bool>> release_reservation(connection_pool& pool, std::int64_t operator_id,
                                                          std::int64_t call_id);
 
+// Takes a call off the waiting list (caller hung up, or answered with the fallback); false when
+// it was not waiting.
+boost::asio::awaitable<result<bool>> withdraw_waiting_call(connection_pool& pool, std::int64_t call_id,
+                                                           std::string reason);
+
 // Every queue's wait thresholds, for the router's cache (refreshed on NOTIFY routing_rules).
 boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(connection_pool& pool);
 

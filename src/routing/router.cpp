@@ -1,0 +1,336 @@
+// Router: every wait has a deadline. The SQL runs on the pool's workers and cannot be cancelled,
+// so a route request races its decision against a timer; a decision that loses the race is
+// undone (reservation released, call withdrawn) instead of leaving an operator or call stuck.
+#include "switchboard/routing/router.hpp"
+
+#include "switchboard/log.hpp"
+#include "switchboard/routing/steps.hpp"
+#include "switchboard/store/listener.hpp"
+#include "switchboard/store/routing_queries.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace switchboard::routing {
+
+namespace asio = boost::asio;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// A call this node keeps waiting, with the timer of its next check.
+struct waiting_entry {
+  std::int64_t queue_id = 0;
+  std::string pbx_call_id;
+  steady_clock::time_point entered;  // when it entered its current queue
+  std::shared_ptr<asio::steady_timer> timer;
+};
+
+// One route request's race between the database and the route timeout.
+struct pending_decision {
+  explicit pending_decision(const asio::any_io_executor& loop) : deadline(loop) {}
+  asio::steady_timer deadline;
+  std::optional<result<store::route_decision>> outcome;
+  bool abandoned = false;  // the fallback was answered; a late decision must be undone
+};
+
+}  // namespace
+
+result<void> validate(const router_config& config) {
+  if (config.route_timeout <= milliseconds::zero())
+    return error{errc::config_invalid, "routing.route_timeout must be positive"};
+  if (config.reservation_timeout <= std::chrono::seconds::zero())
+    return error{errc::config_invalid, "routing.reservation_timeout must be positive"};
+  if (config.route_timeout >= config.reservation_timeout)
+    return error{errc::config_invalid, "routing.route_timeout must be shorter than routing.reservation_timeout"};
+  if (config.expiry_interval <= milliseconds::zero())
+    return error{errc::config_invalid, "routing.expiry_interval must be positive"};
+  if (config.recheck_interval <= milliseconds::zero())
+    return error{errc::config_invalid, "routing.recheck_interval must be positive"};
+  return {};
+}
+
+struct router::state : std::enable_shared_from_this<router::state> {
+  state(asio::any_io_executor l, asio::any_io_executor b, store::connection_pool& p, decision_sink& s, router_config c)
+      : loop(std::move(l)), blocking(std::move(b)), pool(p), sink(s), config(std::move(c)), sweep(loop) {}
+
+  asio::any_io_executor loop;
+  asio::any_io_executor blocking;
+  store::connection_pool& pool;
+  decision_sink& sink;
+  router_config config;
+  std::shared_ptr<spdlog::logger> log = logger("routing");
+  std::unordered_map<std::int64_t, std::vector<int>> thresholds;  // queue -> check_after_seconds
+  std::unordered_map<std::int64_t, waiting_entry> waiting;
+  std::unique_ptr<store::notification_listener> listener;
+  asio::steady_timer sweep;
+  bool stopped = true;
+  bool refreshing = false;
+  bool refresh_again = false;
+  std::size_t refreshes = 0;
+
+  void answer(const pbx_answer& a) {
+    if (const auto* select = std::get_if<route_select_answer>(&a))
+      sink.route_select(*select);
+    else
+      sink.route_end(std::get<route_end_answer>(a));
+  }
+
+  void fallback(const call_offered& call, const std::string& why) {
+    const auto& where = config.fallback_destination;
+    log->error("call {} at route point {}: {}; answered the fallback ({})", call.pbx_call_id, call.route_point, why,
+               where.empty() ? "route end: PBX default" : "route select " + where);
+    answer(fallback_answer(call, where, why));
+  }
+
+  void apply(const store::route_decision& d, const call_offered& call) {
+    answer(answer_for(d, call));
+    log->debug("call {} ({}) at {}: {} ({})", call.pbx_call_id, d.call_id, call.route_point, kind_name(d.kind),
+               d.reason);
+    if (d.kind == store::route_kind::operator_reserved)
+      sink.offer_to_operator({d.call_id, call.pbx_call_id, d.operator_id, d.device, d.queue_id, false});
+    else if (d.kind == store::route_kind::queued)
+      watch(d.call_id, d.queue_id, call.pbx_call_id);
+  }
+
+  // The database decided after the fallback was answered: give back what it took.
+  asio::awaitable<void> undo_late(const result<store::route_decision>& late, const call_offered& call) {
+    if (!late) co_return;  // nothing was written
+    if (late->kind == store::route_kind::operator_reserved) {
+      auto released = co_await store::release_reservation(pool, late->operator_id, late->call_id);
+      log->warn("call {}: decision came after the fallback; operator {} released ({})", call.pbx_call_id,
+                late->operator_id, released ? "ok" : released.error().message());
+    } else if (late->kind == store::route_kind::queued) {
+      auto withdrawn = co_await store::withdraw_waiting_call(pool, late->call_id, "answered with the fallback");
+      log->warn("call {}: decision came after the fallback; withdrawn from queue {} ({})", call.pbx_call_id,
+                late->queue_id, withdrawn ? "ok" : withdrawn.error().message());
+    }
+  }
+
+  static asio::awaitable<void> decide(std::shared_ptr<state> self, std::shared_ptr<pending_decision> pending,
+                                      store::call_offer offer, call_offered call) {
+    auto outcome = co_await store::offer_call(self->pool, offer);
+    if (pending->abandoned) {
+      co_await self->undo_late(outcome, call);
+      co_return;
+    }
+    pending->outcome = std::move(outcome);
+    pending->deadline.cancel();
+  }
+
+  asio::awaitable<void> route(call_offered call) {
+    auto self = shared_from_this();
+    store::call_offer offer{call.route_point, call.pbx_call_id,          call.caller, call.dialled, call.ivr_data,
+                            config.node,      config.reservation_timeout};
+    auto pending = std::make_shared<pending_decision>(loop);
+    pending->deadline.expires_after(config.route_timeout);
+    asio::co_spawn(loop, decide(self, pending, std::move(offer), call), asio::detached);
+    co_await pending->deadline.async_wait(use_tuple);
+    if (!pending->outcome) {
+      pending->abandoned = true;
+      fallback(call, "no decision within routing.route_timeout (" + std::to_string(config.route_timeout.count()) +
+                         " ms); check the database and route_call()");
+      co_return;
+    }
+    if (!*pending->outcome) {
+      fallback(call, "routing failed: " + pending->outcome->error().message());
+      co_return;
+    }
+    apply(**pending->outcome, call);
+  }
+
+  const std::vector<int>& thresholds_of(std::int64_t queue_id) const {
+    static const std::vector<int> none;
+    auto it = thresholds.find(queue_id);
+    return it == thresholds.end() ? none : it->second;
+  }
+
+  void forget(std::int64_t call_id) {
+    auto it = waiting.find(call_id);
+    if (it == waiting.end()) return;
+    it->second.timer->cancel();
+    waiting.erase(it);
+  }
+
+  void watch(std::int64_t call_id, std::int64_t queue_id, std::string pbx_call_id) {
+    if (stopped) return;
+    waiting[call_id] = {queue_id, std::move(pbx_call_id), steady_clock::now(),
+                        std::make_shared<asio::steady_timer>(loop)};
+    asio::co_spawn(loop, watch_loop(shared_from_this(), call_id), asio::detached);
+  }
+
+  // Looks at one waiting call at each threshold of its queue (and at least every
+  // recheck_interval) until it is given to an operator or leaves the queue.
+  static asio::awaitable<void> watch_loop(std::shared_ptr<state> self, std::int64_t call_id) {
+    for (;;) {
+      auto it = self->waiting.find(call_id);
+      if (self->stopped || it == self->waiting.end()) co_return;
+      auto timer = it->second.timer;
+      const auto waited = duration_cast<milliseconds>(steady_clock::now() - it->second.entered);
+      timer->expires_after(
+          next_check_after(self->thresholds_of(it->second.queue_id), waited, self->config.recheck_interval));
+      co_await timer->async_wait(use_tuple);
+      it = self->waiting.find(call_id);
+      if (self->stopped || it == self->waiting.end() || it->second.timer != timer) co_return;
+
+      auto checked = co_await store::recheck_waiting_call(self->pool, call_id, self->config.reservation_timeout);
+      it = self->waiting.find(call_id);
+      if (self->stopped || it == self->waiting.end()) {
+        // ended while we asked: give back an operator reserved for a call that is gone
+        if (checked && checked->kind == store::route_kind::operator_reserved)
+          (void)co_await store::release_reservation(self->pool, checked->operator_id, call_id);
+        co_return;
+      }
+      if (!checked) {
+        self->log->warn("waiting call {}: recheck failed: {}; trying again", call_id, checked.error().message());
+        continue;
+      }
+      const auto& d = *checked;
+      switch (d.kind) {
+        case store::route_kind::queued:
+          if (d.queue_id != it->second.queue_id) {  // overflowed into another queue: its timers from now
+            it->second.queue_id = d.queue_id;
+            it->second.entered = steady_clock::now();
+          }
+          continue;
+        case store::route_kind::operator_reserved:
+          self->sink.offer_to_operator({call_id, it->second.pbx_call_id, d.operator_id, d.device, d.queue_id, true});
+          break;
+        case store::route_kind::gone:
+          break;
+        case store::route_kind::closed:
+        case store::route_kind::destination:
+        case store::route_kind::default_route:
+          self->log->info("waiting call {} leaves the queue: {}", call_id, d.reason);
+          self->sink.redirect_waiting({call_id, it->second.pbx_call_id, d.destination, d.reason});
+          break;
+      }
+      self->waiting.erase(call_id);
+      co_return;
+    }
+  }
+
+  asio::awaitable<void> operator_ready(std::int64_t operator_id) {
+    auto self = shared_from_this();
+    auto picked = co_await store::pick_call(pool, operator_id, config.reservation_timeout);
+    if (!picked) {
+      log->error("operator {} is ready but pick_call failed: {}", operator_id, picked.error().message());
+      co_return;
+    }
+    if (!*picked) co_return;
+    const auto& a = **picked;
+    std::string pbx_call_id;
+    if (auto it = waiting.find(a.call_id); it != waiting.end()) pbx_call_id = it->second.pbx_call_id;
+    forget(a.call_id);
+    sink.offer_to_operator({a.call_id, pbx_call_id, operator_id, a.device, a.queue_id, true});
+  }
+
+  static asio::awaitable<void> sweep_loop(std::shared_ptr<state> self) {
+    while (!self->stopped) {
+      self->sweep.expires_after(self->config.expiry_interval);
+      co_await self->sweep.async_wait(use_tuple);
+      if (self->stopped) break;
+      auto expired = co_await store::expire_reservations(self->pool);
+      if (!expired) continue;  // the pool logs an outage once; the next sweep tries again
+      for (const auto& e : *expired) {
+        self->log->warn("reservation of operator {} for call {} expired unconfirmed; the operator is free again",
+                        e.operator_id, e.call_id);
+        co_await self->operator_ready(e.operator_id);
+      }
+    }
+  }
+
+  asio::awaitable<void> refresh_once() {
+    auto self = shared_from_this();
+    auto loaded = co_await store::load_queue_timers(pool);
+    if (!loaded) {
+      log->warn("queue timers not reloaded: {}; keeping the previous ones", loaded.error().message());
+      co_return;
+    }
+    thresholds.clear();
+    for (auto& q : *loaded) thresholds[q.queue_id] = std::move(q.check_after_seconds);
+    ++refreshes;
+  }
+
+  // NOTIFYs come in bursts (one per changed table): one reload runs, and one more after it.
+  void request_refresh() {
+    if (refreshing) {
+      refresh_again = true;
+      return;
+    }
+    refreshing = true;
+    asio::co_spawn(
+        loop,
+        [self = shared_from_this()]() -> asio::awaitable<void> {
+          do {
+            self->refresh_again = false;
+            co_await self->refresh_once();
+          } while (self->refresh_again && !self->stopped);
+          self->refreshing = false;
+        },
+        asio::detached);
+  }
+
+  void start() {
+    stopped = false;
+    request_refresh();
+    asio::co_spawn(loop, sweep_loop(shared_from_this()), asio::detached);
+    if (!config.listen_for_rule_changes) return;
+    std::weak_ptr<state> weak = shared_from_this();
+    auto on_change = [weak] {
+      if (auto self = weak.lock()) self->request_refresh();
+    };
+    listener = std::make_unique<store::notification_listener>(
+        loop, blocking, pool.config(), std::vector<std::string>{"routing_rules"},
+        [on_change](const store::notification&) { on_change(); }, on_change);
+    listener->start();
+  }
+
+  void stop() {
+    stopped = true;
+    sweep.cancel();
+    for (auto& [id, entry] : waiting) entry.timer->cancel();
+    waiting.clear();
+    if (listener) listener->stop();
+  }
+};
+
+router::router(asio::any_io_executor loop, asio::any_io_executor blocking, store::connection_pool& pool,
+               decision_sink& sink, router_config config)
+    : state_(std::make_shared<state>(std::move(loop), std::move(blocking), pool, sink, std::move(config))) {}
+
+router::~router() { state_->stop(); }
+
+void router::start() { state_->start(); }
+
+void router::stop() { state_->stop(); }
+
+asio::awaitable<void> router::route(call_offered call) { return state_->route(std::move(call)); }
+
+asio::awaitable<void> router::operator_ready(std::int64_t operator_id) { return state_->operator_ready(operator_id); }
+
+asio::awaitable<void> router::call_ended(std::int64_t call_id) {
+  auto s = state_;
+  s->forget(call_id);
+  auto withdrawn = co_await store::withdraw_waiting_call(s->pool, call_id, "call ended");
+  if (!withdrawn) s->log->warn("call {} ended but was not withdrawn: {}", call_id, withdrawn.error().message());
+}
+
+asio::awaitable<void> router::refresh() { return state_->refresh_once(); }
+
+std::size_t router::waiting_calls() const noexcept { return state_->waiting.size(); }
+
+std::size_t router::refreshes() const noexcept { return state_->refreshes; }
+
+}  // namespace switchboard::routing
