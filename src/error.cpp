@@ -61,6 +61,22 @@ class category_impl final : public std::error_category {
         return "not allowed";
       case errc::desk_slow_consumer:
         return "desktop did not read its messages in time";
+      case errc::desk_hello_required:
+        return "say hello (with the protocol version) first";
+      case errc::desk_version_unsupported:
+        return "desktop protocol version not supported";
+      case errc::desk_already_logged_in:
+        return "operator is already logged in from another desktop";
+      case errc::desk_resume_failed:
+        return "session cannot be resumed (unknown token or grace period over): log in again";
+      case errc::desk_device_in_use:
+        return "device is in use by another logged-in operator";
+      case errc::desk_taken_over:
+        return "the operator logged in from another desktop";
+      case errc::desk_idle_timeout:
+        return "desktop silent past the idle timeout";
+      case errc::desk_too_many_errors:
+        return "too many bad requests in a row";
       case errc::no_operator_available:
         return "no operator available";
       case errc::call_unknown:
