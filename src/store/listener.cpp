@@ -56,20 +56,17 @@ struct notification_listener::state : std::enable_shared_from_this<notification_
   // Connects and issues LISTEN on a blocking-capable executor; resumes on the loop.
   asio::awaitable<result<std::shared_ptr<session>>> open_session() {
     auto self = shared_from_this();
-    co_return co_await asio::co_spawn(
-        blocking,
-        [self]() -> asio::awaitable<result<std::shared_ptr<session>>> {
-          try {
-            auto s = std::make_shared<session>();
-            s->conn = open_connection(self->config);
-            for (const auto& channel : self->channels)
-              s->receivers.push_back(std::make_unique<receiver>(*s->conn, channel, s->inbox));
-            co_return s;
-          } catch (const std::exception& e) {
-            co_return to_error(e);
-          }
-        },
-        asio::use_awaitable);
+    return offload(blocking, [self]() -> result<std::shared_ptr<session>> {
+      try {
+        auto s = std::make_shared<session>();
+        s->conn = open_connection(self->config);
+        for (const auto& channel : self->channels)
+          s->receivers.push_back(std::make_unique<receiver>(*s->conn, channel, s->inbox));
+        return s;
+      } catch (const std::exception& e) {
+        return to_error(e);
+      }
+    });
   }
 
   asio::awaitable<void> run() {

@@ -43,6 +43,25 @@ std::unique_ptr<pqxx::connection> open_connection(const pool_config& config);
 // Maps a libpqxx exception to the project's error (db_unavailable, db_constraint_violated, ...).
 error to_error(const std::exception& e);
 
+// Runs `fn()` on `where` (a thread pool) and resumes the awaiting coroutine on its own
+// executor with the value: blocking calls stay off the event loop. (Plain handlers, not a
+// coroutine lambda under co_spawn: g++ 12 destroys such a lambda's captures twice.)
+template <class Executor, class Fn>
+auto offload(Executor where, Fn fn) -> boost::asio::awaitable<std::invoke_result_t<Fn&>> {
+  using value_type = std::invoke_result_t<Fn&>;
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(value_type)>(
+      [where](auto handler, Fn f) {
+        boost::asio::post(where, [handler = std::move(handler), f = std::move(f)]() mutable {
+          value_type done = f();
+          auto home = boost::asio::get_associated_executor(handler);
+          boost::asio::post(home, [handler = std::move(handler), done = std::move(done)]() mutable {
+            std::move(handler)(std::move(done));
+          });
+        });
+      },
+      boost::asio::use_awaitable, std::move(fn));
+}
+
 class connection_pool {
  public:
   explicit connection_pool(pool_config config);
@@ -56,18 +75,8 @@ class connection_pool {
   template <class Work>
   auto run(Work work) -> boost::asio::awaitable<result<std::invoke_result_t<Work&, pqxx::connection&>>> {
     using value_type = std::invoke_result_t<Work&, pqxx::connection&>;
-    using outcome = result<value_type>;
-    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(outcome)>(
-        [this](auto handler, Work w) {
-          boost::asio::post(workers_, [this, handler = std::move(handler), w = std::move(w)]() mutable {
-            outcome done = execute<value_type>(w);
-            auto home = boost::asio::get_associated_executor(handler);
-            boost::asio::post(home, [handler = std::move(handler), done = std::move(done)]() mutable {
-              std::move(handler)(std::move(done));
-            });
-          });
-        },
-        boost::asio::use_awaitable, std::move(work));
+    return offload(workers_.get_executor(),
+                   [this, work = std::move(work)]() mutable { return execute<value_type>(work); });
   }
 
   // Blocking variant for start-up and command-line tools (never on the event loop).
