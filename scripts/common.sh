@@ -8,6 +8,9 @@ SWITCHBOARD_PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-d
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpugixml-dev libcli11-dev postgresql-15 clang libclang-rt-14-dev curl procps)
 
+# clang++, not g++ 12: see the top of CMakeLists.txt (g++ 12 miscompiles coroutine temporaries).
+export CXX=${CXX:-clang++}
+
 log_step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs only what is missing; quick (one dpkg-query) when everything is present.

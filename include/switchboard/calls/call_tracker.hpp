@@ -1,0 +1,132 @@
+// The call tracker: correlates neutral PBX events into calls and knows, for every call, where
+// it is (offered, waiting, ringing an operator, talking, held, in consultation, ended) and which
+// operators took part. Call ids that change on transfer and conference follow the call. Pure:
+// time is passed in, nothing is written; the owner turns the returned updates into presence
+// changes, call records and desktop events.
+#pragma once
+
+#include "switchboard/pbx/events.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace switchboard::calls {
+
+using time_point = std::chrono::system_clock::time_point;
+
+enum class call_phase { offered, waiting, ringing, talking, held, consulting, ended };
+
+// How a call ended; mirrors the call_disposition enum in sql/migrations/0001_core.sql.
+enum class call_disposition {
+  answered,
+  abandoned_waiting,
+  abandoned_ringing,
+  overflowed,
+  transferred,
+  default_routed,
+  closed,
+  failed
+};
+
+std::string_view to_string(call_phase p) noexcept;
+std::string_view to_string(call_disposition d) noexcept;
+
+struct tracked_call {
+  std::int64_t record_id = 0;  // calls.call_id in PostgreSQL; 0 until the owner sets it
+  pbx::call_id pbx_id;         // the PBX's id now (changes on transfer and conference)
+  pbx::call_id first_pbx_id;   // the id it was offered with
+  pbx::device_id route_point;
+  std::string caller;
+  std::string dialled;
+  std::string correlator;
+  call_phase phase = call_phase::offered;
+  std::optional<pbx::device_id> ringing_at;   // operator device alerting now
+  std::optional<pbx::device_id> talking_at;   // operator device connected now
+  std::vector<pbx::device_id> conferenced;    // further operator devices connected by a conference
+  std::vector<pbx::device_id> operators;      // operator devices that answered, in order
+  std::optional<pbx::call_id> consultation;   // the consultation call while one is open
+  std::optional<call_disposition> routed_as;  // the router sent it to an overflow/closed destination
+  bool delivered_elsewhere = false;           // the PBX sent it to a non-operator device by itself
+  bool transferred = false;
+  std::unordered_set<pbx::device_id> live;  // devices with a connection in the call now
+  time_point offered_at{};
+  std::optional<time_point> queued_at;
+  std::optional<time_point> answered_at;
+  std::optional<time_point> ended_at;
+  std::optional<time_point> held_since;
+  std::chrono::milliseconds held_total{0};
+  std::optional<call_disposition> disposition;
+};
+
+// What one event changed, for the owner to act on.
+struct call_update {
+  enum class kind {
+    offered,   // a new call at a route point
+    ringing,   // `device` (an operator) is alerted
+    answered,  // `device` (an operator) answered
+    held,
+    retrieved,
+    consultation,    // `device` opened a consultation call (to `other`)
+    transferred,     // `device` transferred the call to `other`
+    conferenced,     // `device` conferenced `other` in
+    operator_left,   // `device` (an operator) left the call: wrap-up starts for him
+    ring_cancelled,  // `device` stopped ringing without answering (caller gone, deflected)
+    ended            // the call is over; the record is complete
+  };
+  kind what;
+  tracked_call call;  // the call after the change
+  pbx::device_id device;
+  pbx::device_id other;
+};
+
+class call_tracker {
+ public:
+  // Devices of logged-in operators; anything else is a route point, trunk or outside party.
+  void add_operator_device(const pbx::device_id& device);
+  void remove_operator_device(const pbx::device_id& device);
+  bool is_operator_device(const pbx::device_id& device) const;
+
+  // Feeds one PBX event; returns what changed (often nothing, e.g. for route points' echoes).
+  std::vector<call_update> on_event(const pbx::event& e, time_point now);
+
+  // The router put the call in a queue / sent it to a non-operator destination.
+  void mark_queued(const pbx::call_id& call, time_point now);
+  // The router sent it to a destination that is not an operator; `as` is overflowed or closed.
+  void mark_routed_elsewhere(const pbx::call_id& call, call_disposition as);
+  void set_record_id(const pbx::call_id& call, std::int64_t record_id);
+
+  const tracked_call* find(const pbx::call_id& call) const;
+  // The call an operator device is ringing or talking on.
+  const tracked_call* call_at(const pbx::device_id& device) const;
+  std::size_t open_calls() const noexcept { return calls_.size(); }
+  std::vector<tracked_call> snapshot() const;
+
+  // Forgets a call without an `ended` update (after a reconciliation closed it elsewhere).
+  void forget(const pbx::call_id& call);
+
+ private:
+  tracked_call* find_mutable(const pbx::call_id& call);
+  tracked_call& open(const pbx::call_id& call, time_point now);
+  void rename(const pbx::call_id& from, const pbx::call_id& to);
+  void end_call(tracked_call& c, time_point now, std::vector<call_update>& out);
+  void stop_hold(tracked_call& c, time_point now);
+  // A device's connection ended: operator bookkeeping, and the call ends with its last party.
+  void leave(tracked_call& c, const pbx::device_id& device, time_point now, std::vector<call_update>& out);
+  // Transfer (`mover` leaves) or conference (`mover` stays): the calls become one.
+  void merge(const pbx::call_id& primary, const std::optional<pbx::call_id>& secondary, const pbx::party& mover,
+             const pbx::party& target, const std::vector<pbx::connection_change>& connections, bool transfer,
+             time_point now, std::vector<call_update>& out);
+  // The main call a consultation call belongs to, or the call itself.
+  tracked_call* main_call(const pbx::call_id& call);
+
+  std::unordered_map<pbx::call_id, tracked_call> calls_;
+  std::unordered_map<pbx::call_id, pbx::call_id> consultation_of_;  // consultation call -> main call
+  std::unordered_set<pbx::device_id> operator_devices_;
+};
+
+}  // namespace switchboard::calls

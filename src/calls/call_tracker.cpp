@@ -1,0 +1,377 @@
+// Call tracker: event-by-event bookkeeping of every open call; two-party semantics (a call ends
+// with its last-but-one connection or with CallCleared), consultation calls linked to the call
+// they consult about, ids renamed on transfer and conference.
+#include "switchboard/calls/call_tracker.hpp"
+
+#include <algorithm>
+
+namespace switchboard::calls {
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;  // clang 14 has no CTAD for aggregates
+
+}  // namespace
+
+std::string_view to_string(call_phase p) noexcept {
+  switch (p) {
+    case call_phase::offered:
+      return "offered";
+    case call_phase::waiting:
+      return "waiting";
+    case call_phase::ringing:
+      return "ringing";
+    case call_phase::talking:
+      return "talking";
+    case call_phase::held:
+      return "held";
+    case call_phase::consulting:
+      return "consulting";
+    case call_phase::ended:
+      return "ended";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(call_disposition d) noexcept {
+  switch (d) {
+    case call_disposition::answered:
+      return "answered";
+    case call_disposition::abandoned_waiting:
+      return "abandoned_waiting";
+    case call_disposition::abandoned_ringing:
+      return "abandoned_ringing";
+    case call_disposition::overflowed:
+      return "overflowed";
+    case call_disposition::transferred:
+      return "transferred";
+    case call_disposition::default_routed:
+      return "default_routed";
+    case call_disposition::closed:
+      return "closed";
+    case call_disposition::failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+void call_tracker::add_operator_device(const pbx::device_id& device) { operator_devices_.insert(device); }
+void call_tracker::remove_operator_device(const pbx::device_id& device) { operator_devices_.erase(device); }
+bool call_tracker::is_operator_device(const pbx::device_id& device) const {
+  return operator_devices_.count(device) > 0;
+}
+
+tracked_call* call_tracker::find_mutable(const pbx::call_id& call) {
+  auto it = calls_.find(call);
+  return it == calls_.end() ? nullptr : &it->second;
+}
+
+const tracked_call* call_tracker::find(const pbx::call_id& call) const {
+  auto it = calls_.find(call);
+  return it == calls_.end() ? nullptr : &it->second;
+}
+
+tracked_call* call_tracker::main_call(const pbx::call_id& call) {
+  if (auto it = consultation_of_.find(call); it != consultation_of_.end()) return find_mutable(it->second);
+  return find_mutable(call);
+}
+
+const tracked_call* call_tracker::call_at(const pbx::device_id& device) const {
+  for (const auto& [id, c] : calls_)
+    if (c.ringing_at == device || c.talking_at == device) return &c;
+  return nullptr;
+}
+
+std::vector<tracked_call> call_tracker::snapshot() const {
+  std::vector<tracked_call> out;
+  out.reserve(calls_.size());
+  for (const auto& [id, c] : calls_) out.push_back(c);
+  return out;
+}
+
+tracked_call& call_tracker::open(const pbx::call_id& call, time_point now) {
+  auto& c = calls_[call];
+  c.pbx_id = call;
+  c.first_pbx_id = call;
+  c.offered_at = now;
+  return c;
+}
+
+void call_tracker::rename(const pbx::call_id& from, const pbx::call_id& to) {
+  if (from == to) return;
+  auto node = calls_.extract(from);
+  if (node.empty()) return;
+  node.key() = to;
+  node.mapped().pbx_id = to;
+  calls_.insert(std::move(node));
+}
+
+void call_tracker::mark_queued(const pbx::call_id& call, time_point now) {
+  if (auto* c = find_mutable(call)) {
+    if (!c->queued_at) c->queued_at = now;
+    if (c->phase == call_phase::offered) c->phase = call_phase::waiting;
+  }
+}
+
+void call_tracker::mark_routed_elsewhere(const pbx::call_id& call, call_disposition as) {
+  if (auto* c = find_mutable(call)) c->routed_as = as;
+}
+
+void call_tracker::set_record_id(const pbx::call_id& call, std::int64_t record_id) {
+  if (auto* c = find_mutable(call)) c->record_id = record_id;
+}
+
+void call_tracker::forget(const pbx::call_id& call) {
+  if (auto* c = find_mutable(call); c && c->consultation) consultation_of_.erase(*c->consultation);
+  calls_.erase(call);
+}
+
+void call_tracker::stop_hold(tracked_call& c, time_point now) {
+  if (!c.held_since) return;
+  c.held_total += std::chrono::duration_cast<std::chrono::milliseconds>(now - *c.held_since);
+  c.held_since.reset();
+}
+
+void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::call_id>& secondary,
+                         const pbx::party& mover, const pbx::party& target,
+                         const std::vector<pbx::connection_change>& connections, bool transfer, time_point now,
+                         std::vector<call_update>& out) {
+  tracked_call* c = main_call(primary);
+  if (!c && secondary) c = main_call(*secondary);
+  if (!c) return;
+  if (c->consultation) consultation_of_.erase(*c->consultation);
+  c->consultation.reset();
+  consultation_of_.erase(primary);
+  if (secondary) consultation_of_.erase(*secondary);
+
+  std::optional<pbx::call_id> new_id;
+  std::unordered_set<pbx::device_id> live;
+  for (const auto& change : connections)
+    if (change.new_connection) {
+      new_id = change.new_connection->call;
+      live.insert(change.new_connection->device);
+    }
+  stop_hold(*c, now);
+  const auto& mover_device = mover.number;
+  const auto& target_device = target.number;
+  if (transfer) {
+    c->transferred = true;
+    live.erase(mover_device);
+    if (c->talking_at == mover_device) {
+      c->talking_at.reset();
+      out.push_back({call_update::kind::operator_left, *c, mover_device, {}});
+    }
+    if (is_operator_device(target_device)) c->talking_at = target_device;
+  } else if (is_operator_device(target_device) && c->talking_at != target_device) {
+    c->conferenced.push_back(target_device);
+  }
+  if (is_operator_device(target_device) &&
+      std::find(c->operators.begin(), c->operators.end(), target_device) == c->operators.end())
+    c->operators.push_back(target_device);
+  if (live.empty()) {
+    if (transfer) c->live.erase(mover_device);
+    c->live.insert(target_device);
+  } else {
+    c->live = std::move(live);
+  }
+  c->phase = call_phase::talking;
+  const auto old_id = c->pbx_id;
+  if (new_id && *new_id != old_id) {
+    rename(old_id, *new_id);
+    c = find_mutable(*new_id);
+  }
+  out.push_back(
+      {transfer ? call_update::kind::transferred : call_update::kind::conferenced, *c, mover_device, target_device});
+}
+
+void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_update>& out) {
+  stop_hold(c, now);
+  if (c.ringing_at) out.push_back({call_update::kind::ring_cancelled, c, *c.ringing_at, {}});
+  if (c.talking_at) out.push_back({call_update::kind::operator_left, c, *c.talking_at, {}});
+  for (const auto& device : c.conferenced) out.push_back({call_update::kind::operator_left, c, device, {}});
+  c.conferenced.clear();
+  if (c.answered_at)
+    c.disposition = c.transferred ? call_disposition::transferred : call_disposition::answered;
+  else if (c.ringing_at)
+    c.disposition = call_disposition::abandoned_ringing;
+  else if (c.routed_as)
+    c.disposition = c.routed_as;
+  else if (c.delivered_elsewhere)
+    c.disposition = call_disposition::default_routed;
+  else
+    c.disposition = call_disposition::abandoned_waiting;
+  c.ended_at = now;
+  c.phase = call_phase::ended;
+  c.ringing_at.reset();
+  c.talking_at.reset();
+  if (c.consultation) consultation_of_.erase(*c.consultation);
+  c.consultation.reset();
+  c.live.clear();
+  auto id = c.pbx_id;
+  out.push_back({call_update::kind::ended, std::move(c), {}, {}});
+  calls_.erase(id);
+}
+
+void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_point now, std::vector<call_update>& out) {
+  c.live.erase(device);
+  if (c.ringing_at == device) {
+    c.ringing_at.reset();
+    out.push_back({call_update::kind::ring_cancelled, c, device, {}});
+  } else if (c.talking_at == device) {
+    stop_hold(c, now);
+    c.talking_at.reset();
+    if (!c.conferenced.empty()) {  // the conference goes on with the next operator
+      c.talking_at = c.conferenced.front();
+      c.conferenced.erase(c.conferenced.begin());
+    }
+    out.push_back({call_update::kind::operator_left, c, device, {}});
+  } else if (auto it = std::find(c.conferenced.begin(), c.conferenced.end(), device); it != c.conferenced.end()) {
+    c.conferenced.erase(it);
+    out.push_back({call_update::kind::operator_left, c, device, {}});
+  }
+  if (c.live.size() <= 1) end_call(c, now, out);
+}
+
+std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point now) {
+  std::vector<call_update> out;
+  std::visit(overloaded{
+                 [&](const pbx::call_offered& ev) {
+                   if (find(ev.call.call)) return;  // a second route request for the same call (re-route)
+                   auto& c = open(ev.call.call, now);
+                   c.route_point = ev.route_point;
+                   c.caller = ev.caller.number;
+                   c.dialled = ev.dialled.number;
+                   c.correlator = ev.correlator;
+                   c.live.insert(ev.call.device);
+                   if (ev.caller.is_known() && !ev.caller.number.empty()) c.live.insert(ev.caller.number);
+                   out.push_back({call_update::kind::offered, c, ev.route_point, {}});
+                 },
+                 [&](const pbx::call_queued& ev) {
+                   mark_queued(ev.connection.call, now);
+                   if (auto* c = find_mutable(ev.connection.call)) c->live.insert(ev.connection.device);
+                 },
+                 [&](const pbx::call_delivered& ev) {
+                   const auto& device = ev.connection.device;
+                   if (consultation_of_.count(ev.connection.call)) return;
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c) {
+                     // A new call from an operator who holds another call: his consultation call.
+                     for (auto& [id, main] : calls_) {
+                       if (main.phase == call_phase::held && main.talking_at == ev.calling.number) {
+                         main.consultation = ev.connection.call;
+                         main.phase = call_phase::consulting;
+                         consultation_of_[ev.connection.call] = id;
+                         out.push_back({call_update::kind::consultation, main, *main.talking_at, device});
+                         return;
+                       }
+                     }
+                     // A direct call to or from an operator (not through a route point).
+                     if (!is_operator_device(device) && !is_operator_device(ev.calling.number)) return;
+                     c = &open(ev.connection.call, now);
+                     c->caller = ev.calling.number;
+                     c->dialled = ev.called.number;
+                     c->correlator = ev.correlator;
+                     if (!ev.calling.number.empty()) c->live.insert(ev.calling.number);
+                   }
+                   c->live.insert(device);
+                   if (is_operator_device(device)) {
+                     if (c->ringing_at == device || c->talking_at == device) return;
+                     c->ringing_at = device;
+                     c->phase = call_phase::ringing;
+                     out.push_back({call_update::kind::ringing, *c, device, {}});
+                   } else if (device != c->route_point && device != c->caller) {
+                     c->delivered_elsewhere = true;
+                   }
+                 },
+                 [&](const pbx::call_established& ev) {
+                   const auto& device = ev.connection.device;
+                   if (consultation_of_.count(ev.connection.call)) return;
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c) return;
+                   c->live.insert(device);
+                   if (!is_operator_device(device)) {
+                     if (device != c->route_point && device != c->caller) c->delivered_elsewhere = true;
+                     return;
+                   }
+                   if (c->talking_at == device) return;
+                   if (c->ringing_at == device) c->ringing_at.reset();
+                   c->talking_at = device;
+                   if (!c->answered_at) c->answered_at = now;
+                   if (std::find(c->operators.begin(), c->operators.end(), device) == c->operators.end())
+                     c->operators.push_back(device);
+                   c->phase = call_phase::talking;
+                   out.push_back({call_update::kind::answered, *c, device, {}});
+                 },
+                 [&](const pbx::call_held& ev) {
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c || c->talking_at != ev.connection.device) return;
+                   if (!c->held_since) c->held_since = now;
+                   c->phase = call_phase::held;
+                   out.push_back({call_update::kind::held, *c, ev.connection.device, {}});
+                 },
+                 [&](const pbx::call_retrieved& ev) {
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c || c->talking_at != ev.connection.device) return;
+                   stop_hold(*c, now);
+                   c->phase = call_phase::talking;
+                   out.push_back({call_update::kind::retrieved, *c, ev.connection.device, {}});
+                 },
+                 [&](const pbx::call_diverted& ev) {
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c) return;
+                   c->live.erase(ev.connection.device);
+                   if (c->ringing_at == ev.connection.device) {
+                     c->ringing_at.reset();
+                     c->phase = c->answered_at ? call_phase::talking : call_phase::waiting;
+                     out.push_back({call_update::kind::ring_cancelled, *c, ev.connection.device, {}});
+                   }
+                 },
+                 [&](const pbx::call_failed& ev) {
+                   auto* c = find_mutable(ev.connection.call);
+                   if (!c || c->ringing_at != ev.connection.device) return;
+                   c->ringing_at.reset();
+                   out.push_back({call_update::kind::ring_cancelled, *c, ev.connection.device, {}});
+                 },
+                 [&](const pbx::call_transferred& ev) {
+                   merge(ev.primary_old_call, ev.secondary_old_call, ev.transferring, ev.transferred_to, ev.connections,
+                         true, now, out);
+                 },
+                 [&](const pbx::call_conferenced& ev) {
+                   merge(ev.primary_old_call, ev.secondary_old_call, ev.conferencing, ev.added_party, ev.connections,
+                         false, now, out);
+                 },
+                 [&](const pbx::connection_cleared& ev) {
+                   if (auto it = consultation_of_.find(ev.connection.call); it != consultation_of_.end()) {
+                     // The consultation ended without a transfer: back to the held main call.
+                     if (auto* main = find_mutable(it->second)) {
+                       main->consultation.reset();
+                       if (main->phase == call_phase::consulting) main->phase = call_phase::held;
+                     }
+                     consultation_of_.erase(it);
+                     return;
+                   }
+                   if (auto* c = find_mutable(ev.connection.call)) leave(*c, ev.connection.device, now, out);
+                 },
+                 [&](const pbx::call_cleared& ev) {
+                   if (auto it = consultation_of_.find(ev.call); it != consultation_of_.end()) {
+                     if (auto* main = find_mutable(it->second)) {
+                       main->consultation.reset();
+                       if (main->phase == call_phase::consulting) main->phase = call_phase::held;
+                     }
+                     consultation_of_.erase(it);
+                     return;
+                   }
+                   if (auto* c = find_mutable(ev.call)) end_call(*c, now, out);
+                 },
+                 [&](const auto&) {},
+             },
+             e);
+  return out;
+}
+
+}  // namespace switchboard::calls

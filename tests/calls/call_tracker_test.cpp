@@ -1,0 +1,219 @@
+// The call tracker on scripted PBX event sequences: each way a call can go, with the record it
+// leaves (times, operators, disposition).
+#include "switchboard/calls/call_tracker.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchboard::calls {
+namespace {
+
+using namespace std::chrono_literals;
+using kind = call_update::kind;
+
+class CallTracker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tracker_.add_operator_device("2001");
+    tracker_.add_operator_device("2002");
+  }
+
+  // Feeds `e` at t0 + `at` and returns the kinds of the updates.
+  std::vector<kind> feed(const pbx::event& e, std::chrono::seconds at) {
+    last_ = tracker_.on_event(e, t0_ + at);
+    std::vector<kind> kinds;
+    for (const auto& u : last_) kinds.push_back(u.what);
+    return kinds;
+  }
+
+  void offer(const pbx::call_id& call, std::chrono::seconds at) {
+    EXPECT_EQ(feed(pbx::call_offered{.dialog = "d-" + call,
+                                     .route_point = "5000",
+                                     .call = {call, "5000"},
+                                     .caller = pbx::party::known("+4930555001"),
+                                     .dialled = pbx::party::known("5000"),
+                                     .correlator = "lang=en"},
+                   at),
+              std::vector{kind::offered});
+  }
+  pbx::event delivered(const pbx::call_id& call, const pbx::device_id& at_device,
+                       const std::string& calling = "+4930555001") {
+    return pbx::call_delivered{.connection = {call, at_device},
+                               .alerting = pbx::party::known(at_device),
+                               .calling = pbx::party::known(calling)};
+  }
+  pbx::event established(const pbx::call_id& call, const pbx::device_id& at_device) {
+    return pbx::call_established{.connection = {call, at_device}, .answering = pbx::party::known(at_device)};
+  }
+  pbx::event cleared(const pbx::call_id& call, const pbx::device_id& device) {
+    return pbx::connection_cleared{.connection = {call, device}, .releasing = pbx::party::known(device)};
+  }
+  const tracked_call& ended_call() {
+    EXPECT_FALSE(last_.empty());
+    EXPECT_EQ(last_.back().what, kind::ended);
+    return last_.back().call;
+  }
+
+  call_tracker tracker_;
+  time_point t0_ = time_point(std::chrono::seconds(1'700'000'000));
+  std::vector<call_update> last_;
+};
+
+TEST_F(CallTracker, RoutedAnsweredAndHungUpByTheOperator) {
+  offer("C1", 0s);
+  tracker_.set_record_id("C1", 42);
+  EXPECT_EQ(feed(pbx::call_diverted{.connection = {"C1", "5000"}}, 1s), std::vector<kind>{});
+  EXPECT_EQ(feed(delivered("C1", "2001"), 1s), std::vector{kind::ringing});
+  EXPECT_EQ(tracker_.call_at("2001")->phase, call_phase::ringing);
+  EXPECT_EQ(feed(established("C1", "2001"), 4s), std::vector{kind::answered});
+  EXPECT_EQ(feed(cleared("C1", "2001"), 64s), (std::vector{kind::operator_left, kind::ended}));
+  const auto& c = ended_call();
+  EXPECT_EQ(c.record_id, 42);
+  EXPECT_EQ(c.disposition, call_disposition::answered);
+  EXPECT_EQ(c.operators, std::vector<pbx::device_id>{"2001"});
+  EXPECT_EQ(*c.answered_at - c.offered_at, 4s);
+  EXPECT_EQ(*c.ended_at - c.offered_at, 64s);
+  EXPECT_EQ(c.correlator, "lang=en");
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+TEST_F(CallTracker, CallerHangsUpWhileWaiting) {
+  offer("C1", 0s);
+  tracker_.mark_queued("C1", t0_ + 1s);
+  EXPECT_EQ(tracker_.find("C1")->phase, call_phase::waiting);
+  EXPECT_EQ(feed(cleared("C1", "+4930555001"), 30s), std::vector{kind::ended});
+  EXPECT_EQ(ended_call().disposition, call_disposition::abandoned_waiting);
+  EXPECT_EQ(*ended_call().queued_at - ended_call().offered_at, 1s);
+}
+
+TEST_F(CallTracker, CallerHangsUpWhileTheOperatorRings) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 1s);
+  EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 5s), (std::vector{kind::ring_cancelled, kind::ended}));
+  EXPECT_EQ(last_.front().device, "2001");
+  EXPECT_EQ(ended_call().disposition, call_disposition::abandoned_ringing);
+}
+
+TEST_F(CallTracker, HoldTimeIsSummed) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 0s);
+  feed(established("C1", "2001"), 1s);
+  EXPECT_EQ(feed(pbx::call_held{.connection = {"C1", "2001"}}, 10s), std::vector{kind::held});
+  EXPECT_EQ(feed(pbx::call_retrieved{.connection = {"C1", "2001"}}, 25s), std::vector{kind::retrieved});
+  feed(pbx::call_held{.connection = {"C1", "2001"}}, 30s);
+  feed(pbx::call_cleared{.call = "C1"}, 35s);  // hung up while holding
+  EXPECT_EQ(ended_call().held_total, 20s);
+}
+
+TEST_F(CallTracker, ConsultationThenTransferToASpecialist) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 0s);
+  feed(established("C1", "2001"), 2s);
+  feed(pbx::call_held{.connection = {"C1", "2001"}}, 10s);
+  EXPECT_EQ(feed(delivered("C2", "2002", "2001"), 11s), std::vector{kind::consultation});
+  EXPECT_EQ(last_[0].other, "2002");
+  EXPECT_EQ(tracker_.find("C1")->phase, call_phase::consulting);
+  EXPECT_EQ(feed(established("C2", "2002"), 13s), std::vector<kind>{});  // consultation leg, not a new call
+  auto transfer = pbx::call_transferred{
+      .primary_old_call = "C1",
+      .secondary_old_call = "C2",
+      .transferring = pbx::party::known("2001"),
+      .transferred_to = pbx::party::known("2002"),
+      .connections = {{pbx::connection_id{"C1", "+4930555001"}, pbx::connection_id{"C3", "+4930555001"},
+                       pbx::party::known("+4930555001")},
+                      {pbx::connection_id{"C2", "2002"}, pbx::connection_id{"C3", "2002"}, pbx::party::known("2002")}}};
+  EXPECT_EQ(feed(transfer, 20s), (std::vector{kind::operator_left, kind::transferred}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(tracker_.find("C1"), nullptr);
+  ASSERT_NE(tracker_.find("C3"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "C3");
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(feed(cleared("C3", "2002"), 80s), (std::vector{kind::operator_left, kind::ended}));
+  const auto& c = ended_call();
+  EXPECT_EQ(c.disposition, call_disposition::transferred);
+  EXPECT_EQ(c.operators, (std::vector<pbx::device_id>{"2001", "2002"}));
+  EXPECT_EQ(c.first_pbx_id, "C1");
+  EXPECT_EQ(c.held_total, 10s);  // held from 10 s until the transfer at 20 s
+}
+
+TEST_F(CallTracker, ConsultationAbandonedReturnsToTheHeldCall) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 0s);
+  feed(established("C1", "2001"), 1s);
+  feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
+  feed(delivered("C2", "2002", "2001"), 6s);
+  EXPECT_EQ(feed(cleared("C2", "2002"), 9s), std::vector<kind>{});
+  EXPECT_EQ(tracker_.find("C1")->phase, call_phase::held);
+  EXPECT_FALSE(tracker_.find("C1")->consultation);
+  EXPECT_EQ(feed(pbx::call_retrieved{.connection = {"C1", "2001"}}, 10s), std::vector{kind::retrieved});
+}
+
+TEST_F(CallTracker, ConferenceKeepsTheCallUntilTheLastOperatorLeaves) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 0s);
+  feed(established("C1", "2001"), 1s);
+  feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
+  feed(delivered("C2", "2002", "2001"), 6s);
+  feed(established("C2", "2002"), 7s);
+  auto conference = pbx::call_conferenced{
+      .primary_old_call = "C1",
+      .secondary_old_call = "C2",
+      .conferencing = pbx::party::known("2001"),
+      .added_party = pbx::party::known("2002"),
+      .connections = {{pbx::connection_id{"C1", "+4930555001"}, pbx::connection_id{"C1", "+4930555001"}, {}},
+                      {pbx::connection_id{"C1", "2001"}, pbx::connection_id{"C1", "2001"}, {}},
+                      {pbx::connection_id{"C2", "2002"}, pbx::connection_id{"C1", "2002"}, {}}}};
+  EXPECT_EQ(feed(conference, 8s), std::vector{kind::conferenced});
+  EXPECT_EQ(feed(cleared("C1", "2001"), 20s), std::vector{kind::operator_left});
+  EXPECT_EQ(tracker_.call_at("2002")->phase, call_phase::talking);
+  EXPECT_EQ(feed(cleared("C1", "2002"), 30s), (std::vector{kind::operator_left, kind::ended}));
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+  EXPECT_EQ(ended_call().operators, (std::vector<pbx::device_id>{"2001", "2002"}));
+}
+
+TEST_F(CallTracker, PbxDefaultRoutingIsRecordedAsSuch) {
+  offer("C1", 0s);
+  EXPECT_EQ(feed(delivered("C1", "9000"), 5s), std::vector<kind>{});
+  feed(established("C1", "9000"), 6s);
+  EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 60s), std::vector{kind::ended});
+  EXPECT_EQ(ended_call().disposition, call_disposition::default_routed);
+}
+
+TEST_F(CallTracker, RouterSentItToTheClosedDestination) {
+  offer("C1", 0s);
+  tracker_.mark_routed_elsewhere("C1", call_disposition::closed);
+  feed(delivered("C1", "6000"), 1s);
+  feed(pbx::call_cleared{.call = "C1"}, 20s);
+  EXPECT_EQ(ended_call().disposition, call_disposition::closed);
+}
+
+TEST_F(CallTracker, RingNoAnswerDeflectedToAnotherOperator) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 1s);
+  EXPECT_EQ(feed(pbx::call_diverted{.connection = {"C1", "2001"}, .new_destination = pbx::party::known("2002")}, 16s),
+            std::vector{kind::ring_cancelled});
+  EXPECT_EQ(feed(delivered("C1", "2002"), 16s), std::vector{kind::ringing});
+  EXPECT_EQ(feed(established("C1", "2002"), 18s), std::vector{kind::answered});
+  EXPECT_EQ(tracker_.find("C1")->operators, std::vector<pbx::device_id>{"2002"});
+}
+
+TEST_F(CallTracker, DirectCallToAnOperatorIsTracked) {
+  EXPECT_EQ(feed(delivered("D1", "2001", "+4930999"), 0s), std::vector{kind::ringing});
+  feed(established("D1", "2001"), 2s);
+  EXPECT_EQ(feed(cleared("D1", "+4930999"), 9s), (std::vector{kind::operator_left, kind::ended}));
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+}
+
+TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {
+  EXPECT_EQ(feed(delivered("X1", "3001", "3002"), 0s), std::vector<kind>{});
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+TEST_F(CallTracker, DispositionNamesAreTheOnesPostgresqlStores) {
+  for (auto d : {call_disposition::answered, call_disposition::abandoned_waiting, call_disposition::abandoned_ringing,
+                 call_disposition::overflowed, call_disposition::transferred, call_disposition::default_routed,
+                 call_disposition::closed, call_disposition::failed})
+    EXPECT_NE(to_string(d), "unknown");
+}
+
+}  // namespace
+}  // namespace switchboard::calls
