@@ -58,12 +58,14 @@ result<void> validate(const router_config& config) {
     return error{errc::config_invalid, "routing.expiry_interval must be positive"};
   if (config.recheck_interval <= milliseconds::zero())
     return error{errc::config_invalid, "routing.recheck_interval must be positive"};
+  if (config.stats_interval <= milliseconds::zero())
+    return error{errc::config_invalid, "routing.stats_interval must be positive"};
   return {};
 }
 
 struct router::state : std::enable_shared_from_this<router::state> {
   state(asio::any_io_executor l, asio::any_io_executor b, store::connection_pool& p, decision_sink& s, router_config c)
-      : loop(std::move(l)), blocking(std::move(b)), pool(p), sink(s), config(std::move(c)), sweep(loop) {}
+      : loop(std::move(l)), blocking(std::move(b)), pool(p), sink(s), config(std::move(c)), sweep(loop), stats(loop) {}
 
   asio::any_io_executor loop;
   asio::any_io_executor blocking;
@@ -75,7 +77,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
   std::unordered_map<std::int64_t, waiting_entry> waiting;
   std::unique_ptr<store::notification_listener> listener;
   asio::steady_timer sweep;
-  bool stopped = true;
+  asio::steady_timer stats;
+  bool stopped = false;
   bool refreshing = false;
   bool refresh_again = false;
   std::size_t refreshes = 0;
@@ -236,19 +239,33 @@ struct router::state : std::enable_shared_from_this<router::state> {
     sink.offer_to_operator({a.call_id, pbx_call_id, operator_id, a.device, a.queue_id, true});
   }
 
-  static asio::awaitable<void> sweep_loop(std::shared_ptr<state> self) {
+  // Runs `step` every `interval` until the router stops.
+  template <class Step>
+  static asio::awaitable<void> every(std::shared_ptr<state> self, asio::steady_timer& timer,
+                                     std::chrono::milliseconds interval, Step step) {
     while (!self->stopped) {
-      self->sweep.expires_after(self->config.expiry_interval);
-      co_await self->sweep.async_wait(use_tuple);
+      timer.expires_after(interval);
+      co_await timer.async_wait(use_tuple);
       if (self->stopped) break;
-      auto expired = co_await store::expire_reservations(self->pool);
-      if (!expired) continue;  // the pool logs an outage once; the next sweep tries again
-      for (const auto& e : *expired) {
-        self->log->warn("reservation of operator {} for call {} expired unconfirmed; the operator is free again",
-                        e.operator_id, e.call_id);
-        co_await self->operator_ready(e.operator_id);
-      }
+      co_await step();
     }
+  }
+
+  asio::awaitable<void> sweep_once() {
+    auto self = shared_from_this();
+    auto expired = co_await store::expire_reservations(pool);
+    if (!expired) co_return;  // the pool logs an outage once; the next sweep tries again
+    for (const auto& e : *expired) {
+      log->warn("reservation of operator {} for call {} expired unconfirmed; the operator is free again", e.operator_id,
+                e.call_id);
+      co_await operator_ready(e.operator_id);
+    }
+  }
+
+  asio::awaitable<void> stats_once() {
+    auto self = shared_from_this();
+    auto refreshed = co_await store::refresh_queue_stats(pool);
+    if (!refreshed) log->debug("queue statistics not refreshed: {}", refreshed.error().message());
   }
 
   asio::awaitable<void> refresh_once() {
@@ -285,9 +302,14 @@ struct router::state : std::enable_shared_from_this<router::state> {
   void start() {
     stopped = false;
     request_refresh();
-    asio::co_spawn(loop, sweep_loop(shared_from_this()), asio::detached);
+    auto self = shared_from_this();
+    asio::co_spawn(loop, every(self, sweep, config.expiry_interval, [self] { return self->sweep_once(); }),
+                   asio::detached);
+    asio::co_spawn(loop, stats_once(), asio::detached);
+    asio::co_spawn(loop, every(self, stats, config.stats_interval, [self] { return self->stats_once(); }),
+                   asio::detached);
     if (!config.listen_for_rule_changes) return;
-    std::weak_ptr<state> weak = shared_from_this();
+    std::weak_ptr<state> weak = self;
     auto on_change = [weak] {
       if (auto self = weak.lock()) self->request_refresh();
     };
@@ -300,9 +322,13 @@ struct router::state : std::enable_shared_from_this<router::state> {
   void stop() {
     stopped = true;
     sweep.cancel();
+    stats.cancel();
     for (auto& [id, entry] : waiting) entry.timer->cancel();
     waiting.clear();
-    if (listener) listener->stop();
+    if (listener) {
+      listener->stop();
+      listener.reset();  // nothing of it is left to post into the loop from our destructor
+    }
   }
 };
 

@@ -17,6 +17,7 @@ constexpr const char* confirm_sql = "SELECT confirm_reservation($1, $2)";
 constexpr const char* release_sql = "SELECT release_reservation($1, $2)";
 constexpr const char* withdraw_sql = "SELECT withdraw_waiting_call($1, $2)";
 constexpr const char* timers_sql = "SELECT queue_id, check_after_seconds FROM routing_queue_timers()";
+constexpr const char* stats_sql = "SELECT refresh_queue_stats()";
 constexpr const char* screen_pop_sql = "SELECT screen_pop($1)::text";
 
 // Runs one prepared statement outside a transaction block: the SQL function is atomic itself.
@@ -30,7 +31,7 @@ pqxx::result exec_prepared(pqxx::connection& conn, const char* name, const char*
 // A statement whose one row, one column answer is a boolean.
 template <class... Args>
 boost::asio::awaitable<result<bool>> flag(connection_pool& pool, const char* name, const char* sql, Args... args) {
-  co_return co_await pool.run([name, sql, args...](pqxx::connection& conn) {
+  return pool.run([name, sql, args...](pqxx::connection& conn) {
     return exec_prepared(conn, name, sql, args...).at(0)[0].template as<bool>();
   });
 }
@@ -125,7 +126,7 @@ std::string ivr_data_json(const std::vector<std::pair<std::string, std::string>>
 }
 
 boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool, const call_offer& offer) {
-  co_return co_await pool.run([offer, ivr = ivr_data_json(offer.ivr_data)](pqxx::connection& conn) {
+  return pool.run([offer, ivr = ivr_data_json(offer.ivr_data)](pqxx::connection& conn) {
     auto rows =
         exec_prepared(conn, "routing_offer_call", offer_sql, offer.route_point, offer.pbx_call_id, offer.caller,
                       offer.dialled, ivr, null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
@@ -135,7 +136,7 @@ boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool,
 
 boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                                     std::chrono::seconds reservation) {
-  co_return co_await pool.run([call_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+  return pool.run([call_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
     return decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
   });
 }
@@ -143,7 +144,7 @@ boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_p
 boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connection_pool& pool,
                                                                          std::int64_t operator_id,
                                                                          std::chrono::seconds reservation) {
-  co_return co_await pool.run([operator_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+  return pool.run([operator_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
     auto rows = exec_prepared(conn, "routing_pick_call", pick_call_sql, operator_id, seconds);
     std::optional<call_assignment> out;
     if (!rows.empty())
@@ -154,7 +155,7 @@ boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connect
 }
 
 boost::asio::awaitable<result<std::vector<expired_reservation>>> expire_reservations(connection_pool& pool) {
-  co_return co_await pool.run([](pqxx::connection& conn) {
+  return pool.run([](pqxx::connection& conn) {
     std::vector<expired_reservation> out;
     for (const auto& row : exec_prepared(conn, "routing_expire", expire_sql))
       out.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(0)});
@@ -178,7 +179,7 @@ boost::asio::awaitable<result<bool>> withdraw_waiting_call(connection_pool& pool
 }
 
 boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(connection_pool& pool) {
-  co_return co_await pool.run([](pqxx::connection& conn) {
+  return pool.run([](pqxx::connection& conn) {
     std::vector<queue_timers> out;
     for (const auto& row : exec_prepared(conn, "routing_timers", timers_sql))
       out.push_back({row[0].as<std::int64_t>(), int_array(row[1].as<std::string>("{}"))});
@@ -186,8 +187,13 @@ boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(conn
   });
 }
 
+boost::asio::awaitable<result<int>> refresh_queue_stats(connection_pool& pool) {
+  return pool.run(
+      [](pqxx::connection& conn) { return exec_prepared(conn, "routing_stats", stats_sql).at(0)[0].as<int>(); });
+}
+
 boost::asio::awaitable<result<std::optional<std::string>>> screen_pop(connection_pool& pool, std::int64_t call_id) {
-  co_return co_await pool.run([call_id](pqxx::connection& conn) {
+  return pool.run([call_id](pqxx::connection& conn) {
     auto rows = exec_prepared(conn, "routing_screen_pop", screen_pop_sql, call_id);
     std::optional<std::string> out;
     if (!rows.empty() && !rows[0][0].is_null()) out = rows[0][0].as<std::string>();

@@ -28,6 +28,7 @@ struct router_config {
   std::chrono::seconds reservation_timeout{10};      // an operator reserved but not rung by then is freed
   std::chrono::milliseconds expiry_interval{1000};   // how often expired reservations are swept
   std::chrono::milliseconds recheck_interval{5000};  // the longest a waiting call goes unchecked
+  std::chrono::milliseconds stats_interval{5000};    // how often queue staffing / handle time are recomputed
   std::string fallback_destination;                  // timeout / database error: route here ("" = route end)
   std::string node;                                  // this node's name, recorded with calls
   bool listen_for_rule_changes = true;               // LISTEN routing_rules (off only in tests)
@@ -46,7 +47,8 @@ class router {
   router(const router&) = delete;
   router& operator=(const router&) = delete;
 
-  // Loads the queue timers, starts the reservation sweep and the LISTEN session.
+  // Loads the queue timers; starts the reservation sweep, the queue statistics refresh and the
+  // LISTEN session.
   void start();
   // Cancels every timer and the LISTEN session; waiting calls stay in the database.
   void stop();

@@ -101,6 +101,9 @@ boost::asio::awaitable<result<bool>> withdraw_waiting_call(connection_pool& pool
 // Every queue's wait thresholds, for the router's cache (refreshed on NOTIFY routing_rules).
 boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(connection_pool& pool);
 
+// Recomputes every queue's staffing and handle time (queue_stats); returns the queues refreshed.
+boost::asio::awaitable<result<int>> refresh_queue_stats(connection_pool& pool);
+
 // screen_pop(call) as JSON text; none when it returns NULL (unknown caller).
 boost::asio::awaitable<result<std::optional<std::string>>> screen_pop(connection_pool& pool, std::int64_t call_id);
 
