@@ -1,0 +1,208 @@
+// Call records and phone-driven presence: prepared statements applied in order, one
+// transaction per batch, one savepoint per write.
+#include "switchboard/store/call_queries.hpp"
+
+#include "prepared.hpp"
+#include "switchboard/store/pool.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace switchboard::store {
+namespace {
+
+using detail::epoch_seconds;
+using detail::exec_prepared_in;
+
+constexpr const char* presence_move_sql = R"(
+UPDATE presence SET state = $2::presence_state,
+       reason = $4,
+       since = clock_timestamp(),
+       current_call_id = CASE WHEN $2::text IN ('ready', 'not_ready', 'logged_out') THEN NULL
+                              ELSE coalesce($3, current_call_id) END,
+       reserved_until = NULL,
+       last_call_ended = CASE WHEN $5 THEN clock_timestamp() ELSE last_call_ended END,
+       calls_handled = calls_handled + CASE WHEN $5 THEN 1 ELSE 0 END
+ WHERE operator_id = $1 AND state = ANY ($6::presence_state[])
+RETURNING 1)";
+
+// Times are clamped to the record's earlier times: node and database clocks may differ a little.
+constexpr const char* answered_sql = R"(
+WITH c AS (
+  UPDATE calls SET answered_at = coalesce(answered_at, greatest(to_timestamp($3), offered_at)),
+         operator_id = coalesce(operator_id, $2),
+         last_operator_id = $2,
+         wait_seconds = coalesce(wait_seconds,
+                                 extract(epoch FROM greatest(to_timestamp($3), offered_at) - offered_at))
+   WHERE call_id = $1
+  RETURNING tenant_id, call_id, coalesce(final_queue_id, queue_id) AS queue_id)
+INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, queue_id)
+SELECT tenant_id, call_id, to_timestamp($3), 'answered', $2, queue_id FROM c)";
+
+constexpr const char* journal_sql = R"(
+INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, device, detail)
+SELECT tenant_id, call_id, to_timestamp($2), $3, $4, nullif($5, ''), $6::jsonb FROM calls WHERE call_id = $1)";
+
+constexpr const char* finished_sql = R"(
+WITH c AS (
+  UPDATE calls SET ended_at = greatest(to_timestamp($3), offered_at, answered_at),
+         disposition = $2::call_disposition,
+         wait_seconds = coalesce(wait_seconds,
+                                 extract(epoch FROM greatest(to_timestamp($3), offered_at) - offered_at)),
+         hold_seconds = $4,
+         talk_seconds = CASE WHEN answered_at IS NULL THEN NULL
+                             ELSE greatest(extract(epoch FROM greatest(to_timestamp($3), answered_at) - answered_at)
+                                           - $4, 0) END
+   WHERE call_id = $1 AND ended_at IS NULL
+  RETURNING tenant_id, call_id, last_operator_id, disposition)
+INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, detail)
+SELECT tenant_id, call_id, to_timestamp($3), 'ended', last_operator_id, jsonb_build_object('disposition', disposition)
+  FROM c)";
+
+constexpr const char* wrap_up_sql = R"(
+UPDATE calls SET wrap_up_seconds = greatest(extract(epoch FROM to_timestamp($2) - ended_at), 0)
+ WHERE call_id = $1 AND ended_at IS NOT NULL)";
+
+constexpr const char* create_sql = R"(
+WITH c AS (
+  INSERT INTO calls (tenant_id, pbx_call_id, direction, caller, dialled, node)
+  SELECT tenant_id, $2, $5::call_direction, $3, $4, nullif($6, '') FROM operators WHERE operator_id = $1
+  RETURNING tenant_id, call_id),
+e AS (INSERT INTO call_events (tenant_id, call_id, kind, operator_id) SELECT tenant_id, call_id, 'offered', $1 FROM c)
+SELECT call_id FROM c)";
+
+constexpr const char* devices_sql = "SELECT device, operator_id FROM presence WHERE device IS NOT NULL";
+
+constexpr const char* reconcile_sql = R"(
+WITH live AS (SELECT unnest($1::bigint[]) AS call_id),
+freed AS (
+  UPDATE presence p SET state = 'ready', reason = NULL, current_call_id = NULL, reserved_until = NULL,
+         since = clock_timestamp()
+   WHERE p.state IN ('reserved', 'ringing', 'talking', 'held', 'wrap_up')
+     AND (p.node = $2 OR p.node IS NULL)
+     AND (p.current_call_id IS NULL OR p.current_call_id NOT IN (SELECT call_id FROM live))
+  RETURNING p.operator_id),
+gone AS (
+  DELETE FROM waiting_calls w WHERE w.call_id IN (
+    SELECT c.call_id FROM calls c WHERE c.ended_at IS NULL AND c.node = $2
+       AND c.call_id NOT IN (SELECT call_id FROM live))),
+closed AS (
+  UPDATE calls c SET ended_at = greatest(clock_timestamp(), c.offered_at, c.answered_at),
+         disposition = CASE WHEN c.answered_at IS NULL THEN 'failed' ELSE 'answered' END::call_disposition
+   WHERE c.ended_at IS NULL AND c.node = $2 AND c.call_id NOT IN (SELECT call_id FROM live)
+  RETURNING c.tenant_id, c.call_id),
+journal AS (
+  INSERT INTO call_events (tenant_id, call_id, kind, detail)
+  SELECT tenant_id, call_id, 'closed_on_reconcile', '{"why": "not live at the PBX after a restart or link loss"}'
+    FROM closed)
+SELECT (SELECT count(*) FROM freed), (SELECT count(*) FROM closed))";
+
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    out += item;  // presence_state names: lower-case words, nothing to quote
+  }
+  return out + "}";
+}
+
+std::string array_literal(const std::vector<std::int64_t>& items) {
+  std::string out = "{";
+  for (auto item : items) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(item);
+  }
+  return out + "}";
+}
+
+// Applies one write inside the caller's savepoint; false when a presence move was refused.
+bool apply_one(pqxx::work& tx, pqxx::connection& conn, const call_write& write) {
+  return std::visit(
+      [&](const auto& w) -> bool {
+        using T = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<T, presence_move>) {
+          auto rows = exec_prepared_in(tx, conn, "calls_presence_move", presence_move_sql, w.operator_id, w.to,
+                                       w.call_id, w.reason, w.call_finished, array_literal(w.from));
+          return !rows.empty();
+        } else if constexpr (std::is_same_v<T, call_answered>) {
+          exec_prepared_in(tx, conn, "calls_answered", answered_sql, w.call_id, w.operator_id, epoch_seconds(w.at));
+        } else if constexpr (std::is_same_v<T, call_journal_entry>) {
+          nlohmann::json detail = nlohmann::json::object();
+          for (const auto& [key, value] : w.detail) detail[key] = value;
+          exec_prepared_in(tx, conn, "calls_journal", journal_sql, w.call_id, epoch_seconds(w.at), w.kind,
+                           w.operator_id, w.device, detail.dump());
+        } else if constexpr (std::is_same_v<T, call_finished>) {
+          exec_prepared_in(tx, conn, "calls_finished", finished_sql, w.call_id, w.disposition, epoch_seconds(w.at),
+                           std::chrono::duration<double>(w.held).count());
+        } else {
+          exec_prepared_in(tx, conn, "calls_wrap_up", wrap_up_sql, w.call_id, epoch_seconds(w.at));
+        }
+        return true;
+      },
+      write);
+}
+
+}  // namespace
+
+boost::asio::awaitable<result<write_report>> apply_call_writes(connection_pool& pool, std::vector<call_write> writes) {
+  auto work = [writes = std::move(writes)](pqxx::connection& conn) {
+    write_report report;
+    pqxx::work tx(conn);
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      // A plain savepoint: libpqxx 6.4's subtransaction does not roll back after a failed
+      // prepared statement, which would abort the rest of the batch.
+      tx.exec0("SAVEPOINT one_write");
+      try {
+        if (!apply_one(tx, conn, writes[i])) report.refused.push_back(i);
+        tx.exec0("RELEASE SAVEPOINT one_write");
+      } catch (const pqxx::broken_connection&) {
+        throw;  // the whole batch is lost with the connection: the pool reports db_unavailable
+      } catch (const std::exception& e) {
+        tx.exec0("ROLLBACK TO SAVEPOINT one_write");
+        report.failed.emplace_back(i, to_error(e));
+      }
+    }
+    tx.commit();
+    return report;
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+boost::asio::awaitable<result<std::int64_t>> create_call_record(connection_pool& pool, std::int64_t operator_id,
+                                                                std::string pbx_call_id, std::string caller,
+                                                                std::string dialled, std::string direction,
+                                                                std::string node) {
+  auto work = [=](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    auto rows = exec_prepared_in(tx, conn, "calls_create", create_sql, operator_id, pbx_call_id, caller, dialled,
+                                 direction, node);
+    tx.commit();
+    return rows.empty() ? std::int64_t{0} : rows[0][0].as<std::int64_t>();
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>> logged_in_devices(
+    connection_pool& pool) {
+  auto work = [](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const auto& row : exec_prepared_in(tx, conn, "calls_devices", devices_sql))
+      out.emplace_back(row[0].as<std::string>(), row[1].as<std::int64_t>());
+    return out;
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+boost::asio::awaitable<result<std::pair<int, int>>> reconcile_calls(connection_pool& pool,
+                                                                    std::vector<std::int64_t> live_call_ids,
+                                                                    std::string node) {
+  auto work = [live = array_literal(live_call_ids), node = std::move(node)](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    auto row = exec_prepared_in(tx, conn, "calls_reconcile", reconcile_sql, live, node).at(0);
+    tx.commit();
+    return std::pair<int, int>(row[0].as<int>(), row[1].as<int>());
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+}  // namespace switchboard::store
