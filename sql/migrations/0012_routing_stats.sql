@@ -24,30 +24,9 @@ BEGIN
   END IF;
 END $$;
 
--- The live count of operators working a queue (what queue_staffing was in 0010).
-CREATE FUNCTION queue_staffing_count(p_queue_id bigint) RETURNS integer LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v_tenant bigint;
-  v_skills integer;
-  v_count integer;
-BEGIN
-  SELECT q.tenant_id, (SELECT count(*) FROM queue_skills qs WHERE qs.queue_id = q.queue_id)
-    INTO v_tenant, v_skills FROM queues q WHERE q.queue_id = p_queue_id;
-  IF v_skills = 0 THEN
-    SELECT count(*) INTO v_count FROM presence p
-     WHERE p.tenant_id = v_tenant AND p.state NOT IN ('logged_out', 'not_ready');
-  ELSE
-    SELECT count(*) INTO v_count
-      FROM (SELECT os.operator_id
-              FROM queue_skills qs
-              JOIN operator_skills os ON os.skill_id = qs.skill_id AND os.level >= qs.min_level
-             WHERE qs.queue_id = p_queue_id
-             GROUP BY os.operator_id HAVING count(*) = v_skills) m
-      JOIN presence p ON p.operator_id = m.operator_id
-     WHERE p.state NOT IN ('logged_out', 'not_ready');
-  END IF;
-  RETURN v_count;
-END $$;
+-- The live count of operators working a queue keeps its 0010 body under a new name; the name
+-- queue_staffing (which routing_waiting calls) becomes the cached read below.
+ALTER FUNCTION queue_staffing(bigint) RENAME TO queue_staffing_count;
 
 -- Mean handle time (talk + wrap-up) of the last 50 calls answered from the queue, or its default.
 CREATE FUNCTION queue_handle_seconds(p_queue_id bigint) RETURNS numeric LANGUAGE sql STABLE AS $$
