@@ -1,5 +1,6 @@
 // The router's pure steps, table-driven: decision -> PBX answer, fallback, timers, config.
 #include "switchboard/routing/steps.hpp"
+#include "switchboard/routing/pbx_adapter.hpp"
 #include "switchboard/routing/router.hpp"
 
 #include <gtest/gtest.h>
@@ -132,6 +133,44 @@ TEST(RoutingSteps, IvrDataBecomesAJsonObject) {
   EXPECT_EQ(store::ivr_data_json({{"lang", "es"}, {"q\"uote", "back\\slash\n"}}),
             R"({"lang":"es","q\"uote":"back\\slash\n"})");
   EXPECT_EQ(store::ivr_data_json({{"ctl", std::string(1, '\x01')}}), R"({"ctl":"\u0001"})");
+}
+
+TEST(RoutingSteps, PbxRouteRequestsAndAnswersTranslate) {
+  struct correlator_case {
+    const char* correlator;
+    std::vector<std::pair<std::string, std::string>> ivr;
+  };
+  const std::vector<correlator_case> cases = {
+      {"", {}},
+      {"lang=es", {{"lang", "es"}}},
+      {"lang=es;account=42&x=", {{"lang", "es"}, {"account", "42"}, {"x", ""}}},
+      {"12345", {{"correlator", "12345"}}},
+      {"lang=es;oops", {{"correlator", "lang=es;oops"}}},
+      {"=1", {{"correlator", "=1"}}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.correlator);
+    pbx::call_offered event;
+    event.dialog = "d-1";
+    event.route_point = "7000";
+    event.call = {"c-9", "7000"};
+    event.caller = pbx::party::known("+3491");
+    event.dialled = pbx::party::known("800");
+    event.correlator = c.correlator;
+    const auto call = from_pbx(event);
+    EXPECT_EQ(call.route_point, "7000");
+    EXPECT_EQ(call.pbx_call_id, "c-9");
+    EXPECT_EQ(call.caller, "+3491");
+    EXPECT_EQ(call.dialled, "800");
+    EXPECT_EQ(call.routing_dialog_id, "d-1");
+    EXPECT_EQ(call.ivr_data, c.ivr);
+  }
+  route_select_answer select;
+  select.routing_dialog_id = "d-1";
+  select.destination = "ext-9";
+  EXPECT_EQ(to_pbx(select).dialog, "d-1");
+  EXPECT_EQ(to_pbx(select).destination, "ext-9");
+  EXPECT_EQ(to_pbx(route_end_answer{"d-2", "c", 0, true, "why"}).dialog, "d-2");
 }
 
 }  // namespace
