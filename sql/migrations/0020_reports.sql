@@ -88,70 +88,106 @@ SELECT c.call_id, c.tenant_id, t.time_zone, c.direction, c.queue_id, q.name AS q
   CROSS JOIN LATERAL (
     SELECT coalesce(c.wait_seconds, extract(epoch FROM coalesce(c.answered_at, c.ended_at) - c.offered_at)) AS wait) w;
 
--- Queued calls per tenant, first queue and tenant-local hour of the offer.
+-- A tenant's queued calls offered in [p_from, p_to) per first queue and tenant-local hour of
+-- the offer: additive counts and sums, then the ratios. A plain SQL
+-- function, so the planner inlines it and a range uses the calls_by_offered index.
+CREATE FUNCTION report_queue_hours(p_from timestamptz, p_to timestamptz, p_tenant_id bigint)
+RETURNS TABLE (tenant_id bigint, queue_id bigint, queue_name text, hour timestamp, hour_start timestamptz,
+               offered integer, answered integer, answered_within_sl integer, abandoned integer,
+               abandoned_within_sl integer, overflowed integer, transferred integer, handled integer,
+               wait_seconds_answered numeric, talk_seconds numeric, hold_seconds numeric, wrap_up_seconds numeric,
+               handle_seconds numeric, service_level_percent numeric, asa_seconds numeric, aht_seconds numeric,
+               abandon_rate_percent numeric)
+LANGUAGE sql STABLE AS $$
+  SELECT s.*,
+         report_service_level(s.answered_within_sl, s.answered, s.abandoned, s.abandoned_within_sl),
+         report_average(s.wait_seconds_answered, s.answered), report_average(s.handle_seconds, s.handled),
+         report_percent(s.abandoned, s.offered)
+    FROM (
+      SELECT f.tenant_id, f.queue_id, f.queue_name, date_trunc('hour', f.offered_local),
+             date_trunc('hour', f.offered_local) AT TIME ZONE f.time_zone,
+             count(*)::integer,
+             count(*) FILTER (WHERE f.answered)::integer,
+             count(*) FILTER (WHERE f.answered_within_sl)::integer,
+             count(*) FILTER (WHERE f.abandoned)::integer,
+             count(*) FILTER (WHERE f.abandoned_within_sl)::integer,
+             count(*) FILTER (WHERE f.overflowed)::integer,
+             count(*) FILTER (WHERE f.transferred)::integer,
+             count(*) FILTER (WHERE f.handled)::integer,
+             coalesce(sum(f.wait_seconds) FILTER (WHERE f.answered), 0),
+             coalesce(sum(f.talk_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.hold_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.wrap_up_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.handle_seconds), 0)
+        FROM report_call_facts f
+       WHERE f.queue_id IS NOT NULL AND f.offered_at >= p_from AND f.offered_at < p_to
+         AND f.tenant_id = p_tenant_id
+       GROUP BY f.tenant_id, f.queue_id, f.queue_name, f.time_zone, date_trunc('hour', f.offered_local)
+    ) s (tenant_id, queue_id, queue_name, hour, hour_start, offered, answered, answered_within_sl, abandoned,
+         abandoned_within_sl, overflowed, transferred, handled, wait_seconds_answered, talk_seconds, hold_seconds,
+         wrap_up_seconds, handle_seconds)
+$$;
+
+-- The hours added up per queue and tenant-local day; ratios recomputed from the sums.
+CREATE FUNCTION report_queue_days(p_from timestamptz, p_to timestamptz, p_tenant_id bigint)
+RETURNS TABLE (tenant_id bigint, queue_id bigint, queue_name text, day date, offered integer, answered integer,
+               answered_within_sl integer, abandoned integer, abandoned_within_sl integer, overflowed integer,
+               transferred integer, handled integer, wait_seconds_answered numeric, talk_seconds numeric,
+               hold_seconds numeric, wrap_up_seconds numeric, handle_seconds numeric, service_level_percent numeric,
+               asa_seconds numeric, aht_seconds numeric, abandon_rate_percent numeric)
+LANGUAGE sql STABLE AS $$
+  SELECT s.*,
+         report_service_level(s.answered_within_sl, s.answered, s.abandoned, s.abandoned_within_sl),
+         report_average(s.wait_seconds_answered, s.answered), report_average(s.handle_seconds, s.handled),
+         report_percent(s.abandoned, s.offered)
+    FROM (
+      SELECT h.tenant_id, h.queue_id, h.queue_name, h.hour::date,
+             sum(h.offered)::integer, sum(h.answered)::integer, sum(h.answered_within_sl)::integer,
+             sum(h.abandoned)::integer, sum(h.abandoned_within_sl)::integer, sum(h.overflowed)::integer,
+             sum(h.transferred)::integer, sum(h.handled)::integer, sum(h.wait_seconds_answered),
+             sum(h.talk_seconds), sum(h.hold_seconds), sum(h.wrap_up_seconds), sum(h.handle_seconds)
+        FROM report_queue_hours(p_from, p_to, p_tenant_id) h
+       GROUP BY h.tenant_id, h.queue_id, h.queue_name, h.hour::date
+    ) s (tenant_id, queue_id, queue_name, day, offered, answered, answered_within_sl, abandoned, abandoned_within_sl,
+         overflowed, transferred, handled, wait_seconds_answered, talk_seconds, hold_seconds, wrap_up_seconds,
+         handle_seconds)
+$$;
+
+-- A tenant's calls answered in [p_from, p_to) per operator (the first who answered) and tenant-local day
+-- of the answer.
+CREATE FUNCTION report_operator_days(p_from timestamptz, p_to timestamptz, p_tenant_id bigint)
+RETURNS TABLE (tenant_id bigint, operator_id bigint, login text, full_name text, day date, calls_answered integer,
+               transferred integer, handled integer, talk_seconds numeric, hold_seconds numeric,
+               wrap_up_seconds numeric, handle_seconds numeric, aht_seconds numeric)
+LANGUAGE sql STABLE AS $$
+  SELECT s.*, report_average(s.handle_seconds, s.handled)
+    FROM (
+      SELECT f.tenant_id, f.operator_id, o.login, o.full_name, f.answered_local::date,
+             count(*)::integer,
+             count(*) FILTER (WHERE f.transferred)::integer,
+             count(*) FILTER (WHERE f.handled)::integer,
+             coalesce(sum(f.talk_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.hold_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.wrap_up_seconds) FILTER (WHERE f.handled), 0),
+             coalesce(sum(f.handle_seconds), 0)
+        FROM report_call_facts f
+        JOIN operators o ON o.operator_id = f.operator_id
+       WHERE f.answered AND f.answered_at >= p_from AND f.answered_at < p_to
+         AND f.tenant_id = p_tenant_id
+       GROUP BY f.tenant_id, f.operator_id, o.login, o.full_name, f.answered_local::date
+    ) s (tenant_id, operator_id, login, full_name, day, calls_answered, transferred, handled, talk_seconds,
+         hold_seconds, wrap_up_seconds, handle_seconds)
+$$;
+-- Operators' answered calls of a day (report_operator_days, operator_live_stats).
+CREATE INDEX calls_by_answered ON calls (tenant_id, answered_at) WHERE answered_at IS NOT NULL;
+
+-- The same over the whole history of every tenant the session sees, as views for reporting tools.
 CREATE VIEW report_calls_by_hour WITH (security_invoker = true) AS
-SELECT s.*,
-       report_service_level(s.answered_within_sl, s.answered, s.abandoned, s.abandoned_within_sl)
-         AS service_level_percent,
-       report_average(s.wait_seconds_answered, s.answered) AS asa_seconds,
-       report_average(s.handle_seconds, s.handled) AS aht_seconds,
-       report_percent(s.abandoned, s.offered) AS abandon_rate_percent
-  FROM (
-    SELECT f.tenant_id, f.queue_id, f.queue_name, date_trunc('hour', f.offered_local) AS hour,
-           date_trunc('hour', f.offered_local) AT TIME ZONE f.time_zone AS hour_start,
-           count(*)::integer AS offered,
-           count(*) FILTER (WHERE f.answered)::integer AS answered,
-           count(*) FILTER (WHERE f.answered_within_sl)::integer AS answered_within_sl,
-           count(*) FILTER (WHERE f.abandoned)::integer AS abandoned,
-           count(*) FILTER (WHERE f.abandoned_within_sl)::integer AS abandoned_within_sl,
-           count(*) FILTER (WHERE f.overflowed)::integer AS overflowed,
-           count(*) FILTER (WHERE f.transferred)::integer AS transferred,
-           count(*) FILTER (WHERE f.handled)::integer AS handled,
-           coalesce(sum(f.wait_seconds) FILTER (WHERE f.answered), 0) AS wait_seconds_answered,
-           coalesce(sum(f.talk_seconds) FILTER (WHERE f.handled), 0) AS talk_seconds,
-           coalesce(sum(f.hold_seconds) FILTER (WHERE f.handled), 0) AS hold_seconds,
-           coalesce(sum(f.wrap_up_seconds) FILTER (WHERE f.handled), 0) AS wrap_up_seconds,
-           coalesce(sum(f.handle_seconds), 0) AS handle_seconds
-      FROM report_call_facts f
-     WHERE f.queue_id IS NOT NULL
-     GROUP BY f.tenant_id, f.queue_id, f.queue_name, f.time_zone, date_trunc('hour', f.offered_local)) s;
-
--- The hourly figures added up per queue and tenant-local day; ratios recomputed from the sums.
+SELECT r.* FROM tenants t CROSS JOIN LATERAL report_queue_hours('-infinity', 'infinity', t.tenant_id) r;
 CREATE VIEW report_queues WITH (security_invoker = true) AS
-SELECT s.*,
-       report_service_level(s.answered_within_sl, s.answered, s.abandoned, s.abandoned_within_sl)
-         AS service_level_percent,
-       report_average(s.wait_seconds_answered, s.answered) AS asa_seconds,
-       report_average(s.handle_seconds, s.handled) AS aht_seconds,
-       report_percent(s.abandoned, s.offered) AS abandon_rate_percent
-  FROM (
-    SELECT h.tenant_id, h.queue_id, h.queue_name, h.hour::date AS day,
-           sum(h.offered)::integer AS offered, sum(h.answered)::integer AS answered,
-           sum(h.answered_within_sl)::integer AS answered_within_sl, sum(h.abandoned)::integer AS abandoned,
-           sum(h.abandoned_within_sl)::integer AS abandoned_within_sl, sum(h.overflowed)::integer AS overflowed,
-           sum(h.transferred)::integer AS transferred, sum(h.handled)::integer AS handled,
-           sum(h.wait_seconds_answered) AS wait_seconds_answered, sum(h.talk_seconds) AS talk_seconds,
-           sum(h.hold_seconds) AS hold_seconds, sum(h.wrap_up_seconds) AS wrap_up_seconds,
-           sum(h.handle_seconds) AS handle_seconds
-      FROM report_calls_by_hour h
-     GROUP BY h.tenant_id, h.queue_id, h.queue_name, h.hour::date) s;
-
--- Calls answered per operator (the first who answered) and tenant-local day of the answer.
+SELECT r.* FROM tenants t CROSS JOIN LATERAL report_queue_days('-infinity', 'infinity', t.tenant_id) r;
 CREATE VIEW report_operators WITH (security_invoker = true) AS
-SELECT s.*, report_average(s.handle_seconds, s.handled) AS aht_seconds
-  FROM (
-    SELECT f.tenant_id, f.operator_id, o.login, o.full_name, f.answered_local::date AS day,
-           count(*)::integer AS calls_answered,
-           count(*) FILTER (WHERE f.transferred)::integer AS transferred,
-           count(*) FILTER (WHERE f.handled)::integer AS handled,
-           coalesce(sum(f.talk_seconds) FILTER (WHERE f.handled), 0) AS talk_seconds,
-           coalesce(sum(f.hold_seconds) FILTER (WHERE f.handled), 0) AS hold_seconds,
-           coalesce(sum(f.wrap_up_seconds) FILTER (WHERE f.handled), 0) AS wrap_up_seconds,
-           coalesce(sum(f.handle_seconds), 0) AS handle_seconds
-      FROM report_call_facts f
-      JOIN operators o ON o.operator_id = f.operator_id
-     WHERE f.answered
-     GROUP BY f.tenant_id, f.operator_id, o.login, o.full_name, f.answered_local::date) s;
+SELECT r.* FROM tenants t CROSS JOIN LATERAL report_operator_days('-infinity', 'infinity', t.tenant_id) r;
 
 -- Operators who may take a queue's calls: every operator of the tenant when the queue has no
 -- skills, else those holding all its skills at their minimum level (as routing staffs it).
@@ -194,32 +230,13 @@ LANGUAGE sql STABLE AS $$
            count(*) FILTER (WHERE m.state = 'not_ready')::integer AS not_ready,
            count(*) FILTER (WHERE m.state <> 'logged_out')::integer AS logged_in
       FROM report_queue_operators m WHERE m.tenant_id = p_tenant_id GROUP BY m.queue_id),
-  -- the hourly view's sums again, over the indexed offered_at range (a filter on the view's
-  -- hour would read the tenant's whole history on every refresh)
-  today AS (
-    SELECT f.queue_id,
-           count(*)::integer AS offered,
-           count(*) FILTER (WHERE f.answered)::integer AS answered,
-           count(*) FILTER (WHERE f.answered_within_sl)::integer AS answered_within_sl,
-           count(*) FILTER (WHERE f.abandoned)::integer AS abandoned,
-           count(*) FILTER (WHERE f.abandoned_within_sl)::integer AS abandoned_within_sl,
-           count(*) FILTER (WHERE f.overflowed)::integer AS overflowed,
-           count(*) FILTER (WHERE f.transferred)::integer AS transferred,
-           count(*) FILTER (WHERE f.handled)::integer AS handled,
-           coalesce(sum(f.wait_seconds) FILTER (WHERE f.answered), 0) AS wait_answered,
-           coalesce(sum(f.handle_seconds), 0) AS handle
-      FROM report_call_facts f, d
-     WHERE f.tenant_id = p_tenant_id AND f.queue_id IS NOT NULL
-       AND f.offered_at >= d.day_start AND f.offered_at < d.day_end
-     GROUP BY f.queue_id)
+  today AS (SELECT t.* FROM d, report_queue_days(d.day_start, d.day_end, p_tenant_id) t)
   SELECT q.queue_id, q.name, q.service_level_seconds, coalesce(w.n, 0), coalesce(w.longest, 0),
          coalesce(s.ready, 0), coalesce(s.busy, 0), coalesce(s.not_ready, 0), coalesce(s.logged_in, 0),
          coalesce(t.offered, 0), coalesce(t.answered, 0), coalesce(t.answered_within_sl, 0),
          coalesce(t.abandoned, 0), coalesce(t.abandoned_within_sl, 0), coalesce(t.overflowed, 0),
          coalesce(t.transferred, 0), coalesce(t.handled, 0),
-         report_service_level(t.answered_within_sl, t.answered, t.abandoned, t.abandoned_within_sl),
-         report_average(t.wait_answered, t.answered), report_average(t.handle, t.handled),
-         report_percent(t.abandoned, t.offered)
+         t.service_level_percent, t.asa_seconds, t.aht_seconds, t.abandon_rate_percent
     FROM queues q
     LEFT JOIN waiting w ON w.queue_id = q.queue_id
     LEFT JOIN staff s ON s.queue_id = q.queue_id
@@ -263,21 +280,12 @@ LANGUAGE sql STABLE AS $$
            sum(sp.secs) FILTER (WHERE sp.state = 'not_ready') AS not_ready,
            sum(sp.secs) FILTER (WHERE sp.state IN ('talking', 'held', 'wrap_up')) AS busy
       FROM spans sp GROUP BY sp.operator_id),
-  calls_today AS (
-    SELECT f.operator_id, count(*)::integer AS answered,
-           count(*) FILTER (WHERE f.handled)::integer AS handled,
-           sum(f.talk_seconds) FILTER (WHERE f.handled) AS talk,
-           sum(f.hold_seconds) FILTER (WHERE f.handled) AS hold,
-           sum(f.wrap_up_seconds) FILTER (WHERE f.handled) AS wrap_up,
-           sum(f.handle_seconds) AS handle
-      FROM report_call_facts f, d
-     WHERE f.tenant_id = p_tenant_id AND f.answered AND f.answered_at >= d.day_start AND f.answered_at < d.day_end
-     GROUP BY f.operator_id)
+  calls_today AS (SELECT c.* FROM d, report_operator_days(d.day_start, d.day_end, p_tenant_id) c)
   SELECT o.operator_id, o.login, o.full_name, p.state, p.reason,
          round(greatest(extract(epoch FROM p_at - p.since), 0), 3),
-         p.current_call_id, coalesce(c.answered, 0), coalesce(c.handled, 0),
-         coalesce(c.talk, 0), coalesce(c.hold, 0), coalesce(c.wrap_up, 0), coalesce(c.handle, 0),
-         report_average(c.handle, c.handled),
+         p.current_call_id, coalesce(c.calls_answered, 0), coalesce(c.handled, 0),
+         coalesce(c.talk_seconds, 0), coalesce(c.hold_seconds, 0), coalesce(c.wrap_up_seconds, 0),
+         coalesce(c.handle_seconds, 0), c.aht_seconds,
          round(coalesce(t.logged_in, 0), 3), round(coalesce(t.not_ready, 0), 3), round(coalesce(t.busy, 0), 3),
          report_percent(t.busy, t.logged_in - coalesce(t.not_ready, 0))
     FROM operators o

@@ -133,6 +133,18 @@ TEST_F(Reports, CallsByHourGiveTheExactFiguresOfTheDay) {
             "2|2026-03-02 10:00:00|2026-03-02 09:00:00|1|1|1|0|0|0|0|1|25.000|120.000|100.00|25.00|120.00|0.00");
 }
 
+TEST_F(Reports, RangedReportsReadOnlyTheirRangeAndTenant) {
+  EXPECT_EQ(rows("SELECT count(*), sum(offered) FROM report_queue_hours('2026-03-02 00:00 Europe/Berlin', "
+                 "'2026-03-03 00:00 Europe/Berlin', 1)"),
+            "4|10");
+  EXPECT_EQ(rows("SELECT queue_name, day, offered, service_level_percent FROM report_queue_days("
+                 "'2026-03-02 00:00 Europe/Berlin', '2026-03-03 00:00 Europe/Berlin', 1) ORDER BY queue_id"),
+            "sales|2026-03-02|9|40.00;support|2026-03-02|1|100.00");
+  EXPECT_EQ(rows("SELECT login, calls_answered, aht_seconds FROM report_operator_days("
+                 "'2026-03-02 00:00 Europe/Berlin', '2026-03-09 00:00 Europe/Berlin', 1) ORDER BY operator_id"),
+            "alice|2|95.00;bob|2|170.00");
+}
+
 TEST_F(Reports, QueuesByDayAddUpTheHours) {
   EXPECT_EQ(rows("SELECT tenant_id, queue_name, day, offered, answered, answered_within_sl, abandoned, "
                  "abandoned_within_sl, overflowed, transferred, talk_seconds, hold_seconds, wrap_up_seconds, "
@@ -300,6 +312,8 @@ TEST_F(Reports, ATenantSessionSeesOnlyItsOwnRows) {
   EXPECT_EQ(tenant_rows(2, "SELECT login, state, calls_today FROM operator_live_stats(2, '2026-03-02 12:00Z')"),
             "carol|ready|1");
   EXPECT_EQ(tenant_rows(2, "SELECT count(*) FROM operator_live_stats(1)"), "0");
+  EXPECT_EQ(tenant_rows(2, "SELECT count(*) FROM report_queue_hours('-infinity', 'infinity', 1)"), "0");
+  EXPECT_EQ(tenant_rows(2, "SELECT count(*) FROM report_operator_days('-infinity', 'infinity', 1)"), "0");
   // with no tenant set, a tenant session sees nothing at all
   EXPECT_EQ(rows("SELECT count(*) FROM report_call_facts", "SET LOCAL ROLE switchboard_tenant"), "0");
 }
@@ -310,8 +324,8 @@ TEST_F(Reports, PresenceChangesAreLoggedAndLiveStatsReadThemNow) {
                  "LIMIT 1"),
             "not_ready|lunch");
   db_.exec("UPDATE presence SET reason = 'meeting' WHERE operator_id = 1");
-  EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1 AND state = 'not_ready'"),
-            "3");                                                         // break, lunch, meeting
+  // break (the fixture's), lunch, meeting
+  EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1 AND state = 'not_ready'"), "3");
   db_.exec("UPDATE presence SET device = '2009' WHERE operator_id = 1");  // no change of state: no row
   EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1"), "9");
 
