@@ -175,6 +175,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::optional<ssl::context> tls;
   tcp::acceptor acceptor;
   bool running = false;
+  clock::time_point last_accept_warning{};
   login_limiter limiter;
   std::unordered_map<connection*, std::weak_ptr<connection>> connections;
   std::unordered_map<std::int64_t, std::shared_ptr<agent>> by_operator;
@@ -240,8 +241,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
       if (!running) break;
       if (ec) {
-        // Out of descriptors or a transient error: say it, breathe, go on.
-        log->warn("desktop accept failed: {}", ec.message());
+        // Out of descriptors or a transient error: say it (once per 10 s), breathe, go on.
+        if (clock::now() - last_accept_warning >= std::chrono::seconds(10)) {
+          last_accept_warning = clock::now();
+          log->warn("desktop accept failed: {} (retrying every 50 ms)", ec.message());
+        }
         asio::steady_timer pause(loop, std::chrono::milliseconds(50));
         co_await pause.async_wait(use_tuple);
         continue;
