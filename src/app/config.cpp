@@ -21,6 +21,12 @@ struct config_problem {
   std::string line;
 };
 
+std::string fmt_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 std::string type_name(const json& value) {
   if (value.is_string()) return "a string";
   if (value.is_boolean()) return "a boolean";
@@ -64,6 +70,42 @@ class object_reader {
         fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
                       std::to_string(value));
       out = static_cast<Int>(value);
+    }
+  }
+
+  void number(const char* key, double& out, double min, double max) {
+    if (const json* v = find(key, false)) {
+      if (!v->is_number()) fail(key, "expected a number, got " + type_name(*v));
+      const auto value = v->get<double>();
+      if (value < min || value > max)
+        fail(key, "must be between " + fmt_number(min) + " and " + fmt_number(max) + ", got " + fmt_number(value));
+      out = value;
+    }
+  }
+
+  // A string that must be one of `allowed`; returns its index (or -1 when absent).
+  int choice(const char* key, std::initializer_list<const char*> allowed) {
+    const json* v = find(key, false);
+    if (!v) return -1;
+    std::string list;
+    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    if (!v->is_string()) fail(key, "expected one of " + list + ", got " + type_name(*v));
+    int i = 0;
+    for (const char* a : allowed) {
+      if (v->get<std::string>() == a) return i;
+      ++i;
+    }
+    fail(key, "expected one of " + list + ", got \"" + v->get<std::string>() + "\"");
+  }
+
+  void strings(const char* key, std::vector<std::string>& out) {
+    if (const json* v = find(key, false)) {
+      if (!v->is_array()) fail(key, "expected an array of strings, got " + type_name(*v));
+      out.clear();
+      for (const auto& item : *v) {
+        if (!item.is_string() || item.get<std::string>().empty()) fail(key, "expected an array of non-empty strings");
+        out.push_back(item.get<std::string>());
+      }
     }
   }
 
@@ -127,6 +169,81 @@ void read_health(object_reader r, health_config& out) {
   r.finish();
 }
 
+void read_pbx(object_reader r, pbx_config& out) {
+  auto& c = out.csta;
+  r.boolean("enabled", out.enabled);
+  if (r.choice("driver", {"csta"}) >= 0) out.driver = "csta";
+  r.text("host", c.host);
+  r.integer("port", c.port, 1, 65535);
+  r.boolean("tls", c.tls);
+  r.boolean("tls_verify", c.tls_verify);
+  r.text("tls_ca_file", c.tls_ca_file);
+  if (int i = r.choice("session", {"system_status", "application_session"}); i >= 0)
+    c.session = i == 0 ? csta::session_style::system_status : csta::session_style::application_session;
+  if (int i = r.choice("edition", {"ed2", "ed3", "ed4", "ed5", "ed6"}); i >= 0) c.emit = static_cast<csta::edition>(i);
+  r.text("application_id", c.application_id);
+  r.duration("session_duration_seconds", c.session_duration, 10, 86400);
+  r.strings("devices", c.devices);
+  r.strings("route_points", c.route_points);
+  r.boolean("monitor_from_database", out.monitor_from_database);
+  r.duration("connect_timeout_ms", c.connect_timeout, 100, 600000);
+  r.duration("request_timeout_ms", c.request_timeout, 100, 600000);
+  r.duration("heartbeat_interval_ms", c.heartbeat_interval, 100, 3600000);
+  r.integer("heartbeat_misses", c.heartbeat_misses, 1, 100);
+  r.duration("reconnect_initial_ms", c.reconnect_initial, 10, 600000);
+  r.duration("reconnect_max_ms", c.reconnect_max, 10, 3600000);
+  r.integer("max_frame_bytes", c.max_frame_size, 1024, 65535);
+  r.finish();
+  if (auto problem = c.validate(); !problem.empty()) throw config_problem{"config section 'pbx': " + problem};
+}
+
+void read_desk(object_reader r, desk_config& out) {
+  auto& c = out.server;
+  r.boolean("enabled", out.enabled);
+  r.text("listen", c.listen_address);
+  r.integer("port", c.port, 0, 65535);
+  r.integer("max_connections", c.max_connections, 1, 1000000);
+  r.integer("max_line_bytes", c.max_line_bytes, 256, 16 * 1024 * 1024);
+  r.duration("heartbeat_interval_ms", c.heartbeat_interval, 100, 3600000);
+  r.duration("idle_timeout_ms", c.idle_timeout, 100, 3600000);
+  r.duration("login_timeout_ms", c.login_timeout, 100, 3600000);
+  r.duration("resume_grace_ms", c.resume_grace, 0, 86400000);
+  r.duration("write_timeout_ms", c.write_timeout, 100, 3600000);
+  r.integer("outbox_max_messages", c.outbox_max_messages, 1, 1000000);
+  r.integer("outbox_max_bytes", c.outbox_max_bytes, 1024, 1024 * 1024 * 1024);
+  r.number("requests_per_second", c.requests_per_second, 0.1, 100000);
+  r.number("request_burst", c.request_burst, 1, 100000);
+  if (int i = r.choice("second_login", {"refuse", "take_over"}); i >= 0)
+    c.second_login = i == 0 ? desk::second_login_policy::refuse : desk::second_login_policy::take_over;
+  r.integer("max_failed_logins_per_login", c.max_failed_logins_per_login, 1, 100000);
+  r.integer("max_failed_logins_per_address", c.max_failed_logins_per_address, 1, 100000);
+  r.duration("failed_login_window_seconds", c.failed_login_window, 1, 86400);
+  r.text("lost_desktop_reason", c.lost_desktop_reason);
+  auto tls = r.child("tls");
+  tls.boolean("enabled", c.tls.enabled);
+  tls.text("certificate_file", c.tls.certificate_file);
+  tls.text("private_key_file", c.tls.private_key_file);
+  tls.finish();
+  r.finish();
+  if (auto valid = desk::validate(c); !valid) throw config_problem{"config section 'desk': " + valid.error().detail};
+}
+
+void read_routing(object_reader r, routing::router_config& c) {
+  r.duration("route_timeout_ms", c.route_timeout, 10, 60000);
+  r.duration("reservation_timeout_seconds", c.reservation_timeout, 1, 600);
+  r.duration("recheck_interval_ms", c.recheck_interval, 100, 600000);
+  r.text("fallback_destination", c.fallback_destination);
+  r.finish();
+  if (auto valid = routing::validate(c); !valid)
+    throw config_problem{"config section 'routing': " + valid.error().detail};
+}
+
+void read_calls(object_reader r, calls::call_centre_config& c) {
+  r.duration("ring_no_answer_seconds", c.ring_no_answer, 1, 600);
+  r.duration("default_wrap_up_seconds", c.default_wrap_up, 0, 3600);
+  r.finish();
+}
+
 }  // namespace
 
 result<config> parse_config(const json& document) {
@@ -139,6 +256,13 @@ result<config> parse_config(const json& document) {
       throw config_problem{"config key 'log_level': expected one of trace, debug, info, warn, error, critical, off"};
     read_database(root.child("database"), out.database);
     read_health(root.child("health"), out.health);
+    read_pbx(root.child("pbx"), out.pbx);
+    read_desk(root.child("desk"), out.desk);
+    read_routing(root.child("routing"), out.routing);
+    read_calls(root.child("calls"), out.calls);
+    out.desk.server.node_name = out.node_name;
+    out.routing.node = out.node_name;
+    out.calls.node = out.node_name;
     root.finish();
     return out;
   } catch (const config_problem& p) {

@@ -3,7 +3,12 @@
 #include "switchboard/app/server.hpp"
 
 #include "switchboard/app/health.hpp"
+#include "switchboard/calls/call_centre.hpp"
+#include "switchboard/csta/link.hpp"
+#include "switchboard/desk/server.hpp"
 #include "switchboard/log.hpp"
+#include "switchboard/routing/router.hpp"
+#include "switchboard/store/call_queries.hpp"
 #include "switchboard/store/listener.hpp"
 #include "switchboard/store/migrations.hpp"
 #include "switchboard/store/pool.hpp"
@@ -32,6 +37,10 @@ struct server::impl {
   store::connection_pool pool;
   std::optional<store::notification_listener> listener;
   std::optional<health_endpoint> health;
+  std::shared_ptr<csta::csta_link> link;
+  std::optional<calls::call_centre> centre;
+  std::optional<routing::router> router;
+  std::optional<desk::server> desk;
   asio::signal_set signals{loop, SIGINT, SIGTERM};
   asio::steady_timer probe_timer{loop};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -55,6 +64,7 @@ struct server::impl {
         {"database", db_up ? "up" : "down"},
         {"schema_version", schema},
         {"notifications", listener && listener->listening() ? "listening" : "down"},
+        {"pbx_link", link ? std::string(csta::to_string(link->state())) : std::string("disabled")},
         {"uptime_seconds",
          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()},
     };
@@ -64,10 +74,7 @@ struct server::impl {
   // Keeps the database flag fresh for /health even when no call is running.
   asio::awaitable<void> probe_database() {
     for (;;) {
-      auto ok = co_await pool.run([](pqxx::connection& c) {
-        pqxx::nontransaction q(c);
-        return q.exec1("SELECT 1")[0].as<int>();
-      });
+      auto ok = co_await store::ping(pool);
       database_seen_up = ok.has_value();
       probe_timer.expires_after(std::chrono::seconds(2));
       auto [ec] = co_await probe_timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -75,11 +82,68 @@ struct server::impl {
     }
   }
 
+  // NOTIFY presence carries {"operator_id", "state", ...} from any node.
+  void on_presence(const std::string& payload) {
+    auto parsed = nlohmann::json::parse(payload, nullptr, false);
+    if (parsed.is_discarded() || !parsed.contains("operator_id") || !centre) return;
+    centre->presence_changed(parsed["operator_id"].get<std::int64_t>(), parsed.value("state", std::string()));
+  }
+
+  // The PBX link, the router, the desktops and the call-control layer between them.
+  bool start_call_centre() {
+    auto log = logger("app");
+    auto link_config = cfg.pbx.csta;
+    if (cfg.pbx.monitor_from_database) {
+      auto devices = store::load_monitored_devices(pool);
+      if (!devices) {
+        log->error("cannot read the devices to monitor: {}", devices.error().message());
+        return false;
+      }
+      for (auto& d : devices->route_points) link_config.route_points.push_back(d);
+      for (auto& d : devices->extensions) link_config.devices.push_back(d);
+    }
+    link = csta::csta_link::create(loop.get_executor(), link_config);
+    centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
+    router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing);
+    if (cfg.desk.enabled) {
+      desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);
+      auto started = desk->start();
+      if (!started) {
+        log->error("desktop channel: {}", started.error().message());
+        return false;
+      }
+    }
+    if (desk) centre->attach(*router, *desk);
+    centre->start();
+    router->start();
+    // Calls this node left open when it stopped are over: free their operators and close their
+    // records before the PBX link brings new ones.
+    auto boot = [this, log, link_config]() -> asio::awaitable<void> {
+      auto reconciled = co_await store::reconcile_calls(pool, {}, cfg.node_name);
+      if (!reconciled)
+        log->error("start-up reconciliation failed: {}", reconciled.error().message());
+      else if (reconciled->first || reconciled->second)
+        log->warn("start-up reconciliation: {} operators freed, {} open call records closed", reconciled->first,
+                  reconciled->second);
+      if (cfg.pbx.enabled && !stopping) {
+        link->start();
+        log->info("PBX link to {}:{} ({} route points, {} devices monitored)", link_config.host, link_config.port,
+                  link_config.route_points.size(), link_config.devices.size());
+      }
+    };
+    asio::co_spawn(loop, std::move(boot), asio::detached);
+    return true;
+  }
+
   void shutdown(const char* why) {
     if (stopping.exchange(true)) return;
     logger("app")->info("stopping: {}", why);
     probe_timer.cancel();
     if (listener) listener->stop();
+    if (desk) desk->stop();
+    if (router) router->stop();
+    if (centre) centre->stop();
+    if (link) link->stop();
     if (health) health->stop();
     signals.cancel();
     // Work still in flight finishes; the loop returns when nothing is left.
@@ -120,11 +184,12 @@ int server::run() {
   s.schema = *version;
   s.database_seen_up = true;
 
+  if (!s.start_call_centre()) return 1;
+
   s.listener.emplace(s.loop.get_executor(), s.blocking.get_executor(),
                      store::pool_config{.url = s.cfg.database.url, .connect_timeout = s.cfg.database.connect_timeout},
-                     std::vector<std::string>{"presence", "routing_rules"}, [log](const store::notification& n) {
-                       log->debug("notification on {}: {}", n.channel, n.payload);
-                     });
+                     std::vector<std::string>{"presence"},
+                     [&s](const store::notification& n) { s.on_presence(n.payload); });
   s.listener->start();
 
   if (s.cfg.health.enabled) {

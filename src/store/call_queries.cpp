@@ -70,6 +70,10 @@ WITH c AS (
 e AS (INSERT INTO call_events (tenant_id, call_id, kind, operator_id) SELECT tenant_id, call_id, 'offered', $1 FROM c)
 SELECT call_id FROM c)";
 
+constexpr const char* wrap_up_code_sql = "UPDATE calls SET wrap_up_code = $2, notes = $3 WHERE call_id = $1";
+
+constexpr const char* queue_settings_sql = "SELECT queue_id, tenant_id, name, wrap_up_seconds FROM queues";
+
 constexpr const char* devices_sql = "SELECT device, operator_id FROM presence WHERE device IS NOT NULL";
 
 constexpr const char* reconcile_sql = R"(
@@ -133,8 +137,10 @@ bool apply_one(pqxx::work& tx, pqxx::connection& conn, const call_write& write) 
         } else if constexpr (std::is_same_v<T, call_finished>) {
           exec_prepared_in(tx, conn, "calls_finished", finished_sql, w.call_id, w.disposition, epoch_seconds(w.at),
                            std::chrono::duration<double>(w.held).count());
-        } else {
+        } else if constexpr (std::is_same_v<T, wrap_up_finished>) {
           exec_prepared_in(tx, conn, "calls_wrap_up", wrap_up_sql, w.call_id, epoch_seconds(w.at));
+        } else {
+          exec_prepared_in(tx, conn, "calls_wrap_up_code", wrap_up_code_sql, w.call_id, w.code, w.notes);
         }
         return true;
       },
@@ -177,6 +183,30 @@ boost::asio::awaitable<result<std::int64_t>> create_call_record(connection_pool&
                                  direction, node);
     tx.commit();
     return rows.empty() ? std::int64_t{0} : rows[0][0].as<std::int64_t>();
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+result<monitored_devices> load_monitored_devices(connection_pool& pool) {
+  return pool.run_blocking([](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    monitored_devices out;
+    for (const auto& row : tx.exec("SELECT device FROM route_points ORDER BY device"))
+      out.route_points.push_back(row[0].as<std::string>());
+    for (const auto& row : tx.exec("SELECT DISTINCT extension FROM operators WHERE active AND extension IS NOT NULL "
+                                   "ORDER BY extension"))
+      out.extensions.push_back(row[0].as<std::string>());
+    return out;
+  });
+}
+
+boost::asio::awaitable<result<std::vector<queue_setting>>> load_queue_settings(connection_pool& pool) {
+  auto work = [](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    std::vector<queue_setting> out;
+    for (const auto& row : exec_prepared_in(tx, conn, "calls_queue_settings", queue_settings_sql))
+      out.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(), row[3].as<int>()});
+    return out;
   };
   co_return co_await pool.run(std::move(work));
 }

@@ -147,4 +147,12 @@ void connection_pool::mark_down(const std::string& why) {
   }
 }
 
+boost::asio::awaitable<result<void>> ping(connection_pool& pool) {
+  auto work = [](pqxx::connection& c) {
+    pqxx::nontransaction q(c);
+    q.exec1("SELECT 1");
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
 }  // namespace switchboard::store

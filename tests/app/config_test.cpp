@@ -44,7 +44,19 @@ INSTANTIATE_TEST_SUITE_P(
         bad_config{R"({"database": []})", "config key 'database': must be an object, got an array"},
         bad_config{R"({"log_level": "loud"})",
                    "config key 'log_level': expected one of trace, debug, info, warn, error, critical, off"},
-        bad_config{R"([1, 2])", "config: the document must be a JSON object, got an array"}));
+        bad_config{R"([1, 2])", "config: the document must be a JSON object, got an array"},
+        bad_config{R"({"pbx": {"session": "dmcc"}})",
+                   "config key 'pbx.session': expected one of system_status, application_session, got \"dmcc\""},
+        bad_config{R"({"pbx": {"route_points": ["5000", 5001]}})",
+                   "config key 'pbx.route_points': expected an array of non-empty strings"},
+        bad_config{R"({"desk": {"second_login": "maybe"}})",
+                   "config key 'desk.second_login': expected one of refuse, take_over, got \"maybe\""},
+        bad_config{R"({"desk": {"tls": {"enabled": true}}})",
+                   "config section 'desk': desk.tls needs certificate_file and private_key_file"},
+        bad_config{R"({"routing": {"route_timeout_ms": 5}})",
+                   "config key 'routing.route_timeout_ms': must be between 10 and 60000, got 5"},
+        bad_config{R"({"calls": {"wrap_up": 5}})",
+                   "config key 'calls.wrap_up': unknown key (check the spelling; see docs/configuration.md)"}));
 
 TEST(Config, NotJsonIsOneLine) {
   auto parsed = app::parse_config_text("{ \"node_name\": ");

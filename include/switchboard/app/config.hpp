@@ -2,7 +2,11 @@
 // type or a missing value is one line that names the key (see docs/configuration.md).
 #pragma once
 
+#include "switchboard/calls/call_centre.hpp"
+#include "switchboard/csta/link.hpp"
+#include "switchboard/desk/server.hpp"
 #include "switchboard/error.hpp"
+#include "switchboard/routing/router.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -26,11 +30,27 @@ struct health_config {
   std::uint16_t port = 8480;
 };
 
+struct pbx_config {
+  bool enabled = true;
+  std::string driver = "csta";
+  csta::link_config csta;
+  bool monitor_from_database = true;  // also monitor every route point and operator extension in the database
+};
+
+struct desk_config {
+  bool enabled = true;
+  desk::server_config server;
+};
+
 struct config {
   std::string node_name = "node-1";
   std::string log_level = "info";
   database_config database;
   health_config health;
+  pbx_config pbx;
+  desk_config desk;
+  routing::router_config routing;
+  calls::call_centre_config calls;
 };
 
 // Parses and validates; the error's detail is the one line to print.

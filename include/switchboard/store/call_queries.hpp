@@ -65,7 +65,15 @@ struct wrap_up_finished {
   wall_time at{};
 };
 
-using call_write = std::variant<presence_move, call_answered, call_journal_entry, call_finished, wrap_up_finished>;
+// The operator's disposition code and notes on his call.
+struct call_wrap_up_code {
+  std::int64_t call_id = 0;
+  std::string code;
+  std::string notes;
+};
+
+using call_write =
+    std::variant<presence_move, call_answered, call_journal_entry, call_finished, wrap_up_finished, call_wrap_up_code>;
 
 struct write_report {
   std::vector<std::size_t> refused;                   // indexes of presence moves whose `from` did not match
@@ -80,6 +88,23 @@ boost::asio::awaitable<result<std::int64_t>> create_call_record(connection_pool&
                                                                 std::string pbx_call_id, std::string caller,
                                                                 std::string dialled, std::string direction,
                                                                 std::string node);
+
+struct queue_setting {
+  std::int64_t queue_id = 0;
+  std::int64_t tenant_id = 0;
+  std::string name;
+  int wrap_up_seconds = 0;
+};
+
+// Every queue's name and wrap-up time.
+boost::asio::awaitable<result<std::vector<queue_setting>>> load_queue_settings(connection_pool& pool);
+
+// Devices the PBX link should monitor: every route point and every active operator's extension.
+struct monitored_devices {
+  std::vector<std::string> route_points;
+  std::vector<std::string> extensions;
+};
+result<monitored_devices> load_monitored_devices(connection_pool& pool);  // blocking: start-up only
 
 // Logged-in operators' devices (device, operator id).
 boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>> logged_in_devices(

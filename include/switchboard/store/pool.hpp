@@ -127,4 +127,7 @@ class connection_pool {
   std::atomic<bool> closed_{false};
 };
 
+// One round trip (SELECT 1): is the database there?
+boost::asio::awaitable<result<void>> ping(connection_pool& pool);
+
 }  // namespace switchboard::store

@@ -1,0 +1,555 @@
+// Call-control layer: every PBX event, router decision and desktop command passes through here
+// on the event loop. Database writes keep their order through one queue and one writer
+// coroutine, which also batches them under load.
+#include "switchboard/calls/call_centre.hpp"
+
+#include "switchboard/log.hpp"
+#include "switchboard/store/routing_queries.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unordered_set>
+
+namespace switchboard::calls {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::vector<std::pair<std::string, std::string>> parse_correlator(const std::string& correlator) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (correlator.empty()) return pairs;
+  if (correlator.find('=') == std::string::npos) {
+    pairs.emplace_back("ivr", correlator);
+    return pairs;
+  }
+  std::size_t pos = 0;
+  while (pos <= correlator.size()) {
+    auto end = correlator.find_first_of(";&,", pos);
+    if (end == std::string::npos) end = correlator.size();
+    auto item = correlator.substr(pos, end - pos);
+    if (auto eq = item.find('='); eq != std::string::npos && eq > 0)
+      pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    pos = end + 1;
+  }
+  return pairs;
+}
+
+struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
+  asio::any_io_executor loop;
+  store::connection_pool& pool;
+  pbx::pbx_link& link;
+  call_centre_config config;
+  routing::router* router = nullptr;
+  desk::hub* hub = nullptr;
+  std::shared_ptr<spdlog::logger> log = logger("calls");
+
+  call_tracker tracker;
+  call_centre_counters counters;
+  std::unordered_map<pbx::device_id, std::int64_t> operator_of_device;
+  std::unordered_map<std::int64_t, pbx::device_id> device_of_operator;
+  std::unordered_map<std::int64_t, store::queue_setting> queues;
+  std::unordered_map<pbx::call_id, std::int64_t> queue_of_call;  // pbx call id -> queue id
+  std::unordered_map<pbx::call_id, pbx::device_id> parked_at;    // queued calls: the wait device
+  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;   // operator -> call in wrap-up
+  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
+  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
+
+  std::vector<store::call_write> queued_writes;
+  std::size_t in_flight_writes = 0;
+  asio::steady_timer writer_wake;
+  bool stopped = false;
+
+  state(asio::any_io_executor l, store::connection_pool& p, pbx::pbx_link& k, call_centre_config c)
+      : loop(std::move(l)), pool(p), link(k), config(std::move(c)), writer_wake(loop) {}
+
+  // ---- operators and devices ---------------------------------------------------------------
+  void learn_device(std::int64_t operator_id, const pbx::device_id& device) {
+    if (device.empty() || operator_id == 0) return;
+    if (auto old = device_of_operator.find(operator_id); old != device_of_operator.end() && old->second != device) {
+      operator_of_device.erase(old->second);
+      tracker.remove_operator_device(old->second);
+    }
+    operator_of_device[device] = operator_id;
+    device_of_operator[operator_id] = device;
+    tracker.add_operator_device(device);
+  }
+
+  std::int64_t operator_at(const pbx::device_id& device) const {
+    auto it = operator_of_device.find(device);
+    return it == operator_of_device.end() ? 0 : it->second;
+  }
+
+  asio::awaitable<void> load_devices() {
+    auto devices = co_await store::logged_in_devices(pool);
+    if (!devices) {
+      log->error("cannot load logged-in devices: {}", devices.error().message());
+      co_return;
+    }
+    for (const auto& [device, op] : *devices) learn_device(op, device);
+  }
+
+  asio::awaitable<void> load_queues() {
+    auto loaded = co_await store::load_queue_settings(pool);
+    if (!loaded) {
+      log->error("cannot load queue settings: {}", loaded.error().message());
+      co_return;
+    }
+    for (auto& q : *loaded) queues[q.queue_id] = std::move(q);
+  }
+
+  // ---- ordered database writes -------------------------------------------------------------
+  void write(store::call_write w) {
+    queued_writes.push_back(std::move(w));
+    if (queued_writes.size() == config.max_queued_writes)
+      log->error("{} database writes queued: PostgreSQL is not keeping up (check the database server)",
+                 queued_writes.size());
+    writer_wake.cancel();
+  }
+
+  asio::awaitable<void> writer() {
+    auto self = shared_from_this();
+    while (!stopped || !queued_writes.empty()) {
+      if (queued_writes.empty()) {
+        writer_wake.expires_at(asio::steady_timer::time_point::max());
+        co_await writer_wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      auto batch = std::move(queued_writes);
+      queued_writes.clear();
+      in_flight_writes = batch.size();
+      auto size = batch.size();
+      auto applied = co_await store::apply_call_writes(pool, std::move(batch));
+      in_flight_writes = 0;
+      if (!applied) {
+        counters.writes_failed += size;
+        log->error("{} call record writes lost: {}", size, applied.error().message());
+        continue;
+      }
+      counters.writes_applied += size - applied->failed.size();
+      counters.writes_refused += applied->refused.size();
+      counters.writes_failed += applied->failed.size();
+      for (const auto& [index, why] : applied->failed) log->warn("call record write refused: {}", why.message());
+    }
+  }
+
+  // ---- PBX commands ------------------------------------------------------------------------
+  template <class Command>
+  void send(Command command, std::string what) {
+    auto self = shared_from_this();
+    auto run = [self, command = std::move(command), what = std::move(what)]() mutable -> asio::awaitable<void> {
+      auto done = co_await self->link.execute(std::move(command));
+      if (!done) {
+        ++self->counters.pbx_command_errors;
+        self->log->warn("{} failed: {}", what, done.error().message());
+      }
+    };
+    asio::co_spawn(loop, std::move(run), asio::detached);
+  }
+
+  // ---- PBX events --------------------------------------------------------------------------
+  void on_event(const pbx::event& e) {
+    ++counters.pbx_events;
+    if (const auto* offered = std::get_if<pbx::call_offered>(&e)) {
+      on_offered(*offered);
+    } else if (std::holds_alternative<pbx::link_up>(e)) {
+      log->info("PBX link up");
+    } else if (const auto* down = std::get_if<pbx::link_down>(&e)) {
+      log->warn("PBX link down: {}", down->reason.message());
+    }
+    for (auto& update : tracker.on_event(e, std::chrono::system_clock::now())) apply(update);
+  }
+
+  void on_offered(const pbx::call_offered& offered) {
+    if (tracker.find(offered.call.call)) return;  // the tracker keeps the first offer; a re-route goes on
+    routing::call_offered request{.route_point = offered.route_point,
+                                  .pbx_call_id = offered.call.call,
+                                  .caller = offered.caller.number,
+                                  .dialled = offered.dialled.number,
+                                  .ivr_data = parse_correlator(offered.correlator),
+                                  .routing_dialog_id = offered.dialog};
+    auto self = shared_from_this();
+    auto run = [self, request = std::move(request)]() mutable -> asio::awaitable<void> {
+      if (self->router) co_await self->router->route(std::move(request));
+    };
+    asio::co_spawn(loop, std::move(run), asio::detached);
+  }
+
+  std::int64_t wrap_up_seconds_for(const pbx::call_id& call) const {
+    if (auto q = queue_of_call.find(call); q != queue_of_call.end())
+      if (auto s = queues.find(q->second); s != queues.end()) return s->second.wrap_up_seconds;
+    return config.default_wrap_up.count();
+  }
+
+  void notify_desk(std::int64_t op, const tracked_call& c, desk::call_state st, std::string other = {}) {
+    if (!hub || op == 0 || c.record_id == 0) return;
+    desk::call_event ev{.call_id = c.record_id, .state = st, .caller = c.caller, .dialled = c.dialled};
+    if (!other.empty()) ev.consult_number = std::move(other);
+    hub->call_update(op, std::move(ev));
+  }
+
+  void journal(const tracked_call& c, std::string kind, std::int64_t op, const pbx::device_id& device,
+               std::vector<std::pair<std::string, std::string>> detail = {}) {
+    if (c.record_id == 0) return;
+    write(store::call_journal_entry{.call_id = c.record_id,
+                                    .kind = std::move(kind),
+                                    .operator_id = op ? std::optional<std::int64_t>(op) : std::nullopt,
+                                    .device = device,
+                                    .detail = std::move(detail),
+                                    .at = std::chrono::system_clock::now()});
+  }
+
+  void apply(const call_update& u) {
+    const auto& c = u.call;
+    const auto now = std::chrono::system_clock::now();
+    const std::int64_t op = operator_at(u.device);
+    switch (u.what) {
+      case call_update::kind::offered:
+        break;
+      case call_update::kind::ringing:
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"reserved", "ready", "not_ready", "wrap_up"},
+                                     .to = "ringing",
+                                     .call_id = c.record_id});
+          journal(c, "ringing", op, u.device);
+          start_no_answer(op, c.pbx_id, u.device);
+        }
+        notify_desk(op, c, desk::call_state::ringing);
+        break;
+      case call_update::kind::answered:
+        stop_timer(no_answer_timers, op);
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"ringing", "reserved", "ready", "not_ready", "wrap_up", "held"},
+                                     .to = "talking",
+                                     .call_id = c.record_id});
+          write(store::call_answered{.call_id = c.record_id, .operator_id = op, .at = now});
+        }
+        notify_desk(op, c, desk::call_state::talking);
+        break;
+      case call_update::kind::held:
+      case call_update::kind::retrieved: {
+        const bool held = u.what == call_update::kind::held;
+        if (op)
+          write(store::presence_move{
+              .operator_id = op, .from = {held ? "talking" : "held"}, .to = held ? "held" : "talking"});
+        journal(c, held ? "held" : "retrieved", op, u.device);
+        notify_desk(op, c, held ? desk::call_state::held : desk::call_state::talking);
+        break;
+      }
+      case call_update::kind::consultation:
+        journal(c, "consultation", op, u.device, {{"to", u.other}});
+        notify_desk(op, c, desk::call_state::consulting, u.other);
+        break;
+      case call_update::kind::transferred:
+      case call_update::kind::conferenced: {
+        const bool transfer = u.what == call_update::kind::transferred;
+        const std::int64_t target = operator_at(u.other);
+        journal(c, transfer ? "transferred" : "conferenced", op, u.device, {{"to", u.other}});
+        if (target && c.record_id) {
+          write(
+              store::presence_move{.operator_id = target,
+                                   .from = {"ready", "not_ready", "reserved", "ringing", "wrap_up", "talking", "held"},
+                                   .to = "talking",
+                                   .call_id = c.record_id});
+          write(store::call_answered{.call_id = c.record_id, .operator_id = target, .at = now});
+          notify_desk(target, c, transfer ? desk::call_state::talking : desk::call_state::conference);
+        }
+        if (!transfer) notify_desk(op, c, desk::call_state::conference);
+        break;
+      }
+      case call_update::kind::operator_left:
+        stop_timer(no_answer_timers, op);
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"talking", "held", "ringing", "reserved"},
+                                     .to = "wrap_up",
+                                     .call_id = c.record_id,
+                                     .call_finished = true});
+          start_wrap_up(op, c.record_id, std::chrono::seconds(wrap_up_seconds_for(c.pbx_id)));
+        }
+        notify_desk(op, c, desk::call_state::ended);
+        break;
+      case call_update::kind::ring_cancelled:
+        stop_timer(no_answer_timers, op);
+        if (op) write(store::presence_move{.operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
+        journal(c, "ring_cancelled", op, u.device);
+        notify_desk(op, c, desk::call_state::ended);
+        break;
+      case call_update::kind::ended: {
+        ++counters.calls_ended;
+        if (c.record_id) {
+          write(store::call_finished{.call_id = c.record_id,
+                                     .disposition = std::string(to_string(*c.disposition)),
+                                     .held = c.held_total,
+                                     .at = now});
+          if (!c.answered_at) {
+            auto self = shared_from_this();
+            auto withdraw = [self, id = c.record_id]() -> asio::awaitable<void> {
+              if (self->router) co_await self->router->call_ended(id);
+            };
+            asio::co_spawn(loop, std::move(withdraw), asio::detached);
+          }
+        }
+        queue_of_call.erase(c.pbx_id);
+        parked_at.erase(c.pbx_id);
+        break;
+      }
+    }
+  }
+
+  // ---- timers ------------------------------------------------------------------------------
+  static void stop_timer(std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>& timers,
+                         std::int64_t op) {
+    if (auto it = timers.find(op); it != timers.end()) {
+      it->second->cancel();
+      timers.erase(it);
+    }
+  }
+
+  void start_no_answer(std::int64_t op, const pbx::call_id& call, const pbx::device_id& device) {
+    stop_timer(no_answer_timers, op);
+    auto timer = std::make_unique<asio::steady_timer>(loop, config.ring_no_answer);
+    auto self = shared_from_this();
+    timer->async_wait([self, op, call, device](boost::system::error_code ec) {
+      if (ec || self->stopped) return;
+      self->no_answer_timers.erase(op);
+      const auto* c = self->tracker.find(call);
+      if (!c || c->ringing_at != device) return;
+      self->log->info("operator {} did not answer call {} within {} s: not ready (no_answer), routing again", op,
+                      c->record_id, self->config.ring_no_answer.count());
+      self->write(store::presence_move{
+          .operator_id = op, .from = {"ringing", "reserved"}, .to = "not_ready", .reason = std::string("no_answer")});
+      self->journal(*c, "ring_no_answer", op, device);
+      // Back to where the call came from: its route point asks the router again.
+      if (!c->route_point.empty())
+        self->send(pbx::deflect_call{.connection = {call, device}, .to = c->route_point}, "deflect after no answer");
+    });
+    no_answer_timers[op] = std::move(timer);
+  }
+
+  void start_wrap_up(std::int64_t op, std::int64_t call_id, std::chrono::seconds length) {
+    stop_timer(wrap_up_timers, op);
+    wrap_up_call[op] = call_id;
+    auto timer = std::make_unique<asio::steady_timer>(loop, length);
+    auto self = shared_from_this();
+    timer->async_wait([self, op](boost::system::error_code ec) {
+      if (ec || self->stopped) return;
+      self->end_wrap_up(op);
+    });
+    wrap_up_timers[op] = std::move(timer);
+  }
+
+  bool end_wrap_up(std::int64_t op) {
+    stop_timer(wrap_up_timers, op);
+    auto it = wrap_up_call.find(op);
+    if (it == wrap_up_call.end()) return false;
+    write(store::wrap_up_finished{.call_id = it->second, .at = std::chrono::system_clock::now()});
+    write(store::presence_move{.operator_id = op, .from = {"wrap_up"}, .to = "ready"});
+    wrap_up_call.erase(it);
+    return true;
+  }
+
+  // ---- desktop commands --------------------------------------------------------------------
+  asio::awaitable<result<void>> execute(const desk::operator_context& who, const desk::call_command& command) {
+    const auto* c = tracker.call_at(who.device);
+    auto connection = [&]() { return pbx::connection_id{c->pbx_id, who.device}; };
+    auto need_call = [&]() -> result<void> {
+      if (!c) return error{errc::call_unknown, "no call at " + who.device};
+      return {};
+    };
+    co_return co_await std::visit(
+        [&](const auto& cmd) -> asio::awaitable<result<void>> {
+          using T = std::decay_t<decltype(cmd)>;
+          if constexpr (std::is_same_v<T, desk::req::end_wrap_up>) {
+            if (!end_wrap_up(who.operator_id)) co_return error{errc::state_not_allowed, "not in wrap-up"};
+            co_return result<void>{};
+          } else if constexpr (std::is_same_v<T, desk::req::disposition>) {
+            if (!who.call_id) co_return error{errc::call_unknown, "no call to set a disposition on"};
+            write(store::call_wrap_up_code{.call_id = *who.call_id, .code = cmd.code, .notes = cmd.notes});
+            co_return result<void>{};
+          } else if constexpr (std::is_same_v<T, desk::req::dial>) {
+            auto made = co_await link.execute(pbx::make_call{.from = who.device, .to = cmd.number});
+            if (!made) co_return made.error();
+            co_return result<void>{};
+          } else {
+            if (auto ok = need_call(); !ok) co_return ok.error();
+            if constexpr (std::is_same_v<T, desk::req::answer>) {
+              co_return co_await link.execute(pbx::answer_call{.connection = connection()});
+            } else if constexpr (std::is_same_v<T, desk::req::hangup>) {
+              co_return co_await link.execute(pbx::clear_connection{.connection = connection()});
+            } else if constexpr (std::is_same_v<T, desk::req::hold>) {
+              co_return co_await link.execute(pbx::hold_call{.connection = connection()});
+            } else if constexpr (std::is_same_v<T, desk::req::retrieve>) {
+              co_return co_await link.execute(pbx::retrieve_call{.connection = connection()});
+            } else if constexpr (std::is_same_v<T, desk::req::consult>) {
+              auto made = co_await link.execute(pbx::consult_call{.existing = connection(), .to = cmd.number});
+              if (!made) co_return made.error();
+              co_return result<void>{};
+            } else if constexpr (std::is_same_v<T, desk::req::transfer>) {
+              if (cmd.mode == desk::req::transfer_mode::blind)
+                co_return co_await link.execute(pbx::single_step_transfer{.active = connection(), .to = cmd.number});
+              if (!c->consultation) co_return error{errc::state_not_allowed, "no consultation call to transfer to"};
+              co_return co_await link.execute(
+                  pbx::transfer_call{.held = connection(), .active = {*c->consultation, who.device}});
+            } else {
+              static_assert(std::is_same_v<T, desk::req::conference>);
+              if (!c->consultation) co_return error{errc::state_not_allowed, "no consultation call to conference"};
+              co_return co_await link.execute(
+                  pbx::conference_call{.held = connection(), .active = {*c->consultation, who.device}});
+            }
+          }
+        },
+        command);
+  }
+};
+
+call_centre::call_centre(asio::any_io_executor loop, store::connection_pool& pool, pbx::pbx_link& link,
+                         call_centre_config config)
+    : state_(std::make_shared<state>(std::move(loop), pool, link, std::move(config))) {}
+
+call_centre::~call_centre() { stop(); }
+
+void call_centre::attach(routing::router& router, desk::hub& hub) {
+  state_->router = &router;
+  state_->hub = &hub;
+}
+
+void call_centre::start() {
+  auto s = state_;
+  s->link.on_event([weak = std::weak_ptr<state>(s)](const pbx::event& e) {
+    if (auto self = weak.lock()) self->on_event(e);
+  });
+  auto boot = [s]() -> asio::awaitable<void> {
+    co_await s->load_queues();
+    co_await s->load_devices();
+  };
+  asio::co_spawn(s->loop, std::move(boot), asio::detached);
+  auto writer = [s]() { return s->writer(); };
+  asio::co_spawn(s->loop, std::move(writer), asio::detached);
+}
+
+void call_centre::stop() {
+  auto s = state_;
+  asio::post(s->loop, [s] {
+    if (s->stopped) return;
+    s->stopped = true;
+    for (auto& [op, t] : s->wrap_up_timers) t->cancel();
+    for (auto& [op, t] : s->no_answer_timers) t->cancel();
+    s->writer_wake.cancel();
+  });
+}
+
+void call_centre::presence_changed(std::int64_t operator_id, const std::string& st) {
+  auto s = state_;
+  if (s->hub) s->hub->presence_changed(operator_id);
+  if (st == "logged_out") {
+    if (auto it = s->device_of_operator.find(operator_id); it != s->device_of_operator.end()) {
+      s->tracker.remove_operator_device(it->second);
+      s->operator_of_device.erase(it->second);
+      s->device_of_operator.erase(it);
+    }
+    return;
+  }
+  if (!s->device_of_operator.count(operator_id)) {
+    auto reload = [s]() { return s->load_devices(); };
+    asio::co_spawn(s->loop, std::move(reload), asio::detached);
+  }
+  if (st == "ready" && s->router) {
+    auto give = [s, operator_id]() -> asio::awaitable<void> { co_await s->router->operator_ready(operator_id); };
+    asio::co_spawn(s->loop, std::move(give), asio::detached);
+  }
+}
+
+void call_centre::route_select(const routing::route_select_answer& answer) {
+  auto& s = *state_;
+  if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
+  if (answer.queue_id) s.queue_of_call[answer.pbx_call_id] = answer.queue_id;
+  if (answer.operator_id) {
+    s.learn_device(answer.operator_id, answer.destination);
+  } else if (!answer.destination.empty()) {
+    s.parked_at[answer.pbx_call_id] = answer.destination;
+    if (answer.position > 0)
+      s.tracker.mark_queued(answer.pbx_call_id, std::chrono::system_clock::now());
+    else if (!answer.fallback)
+      s.tracker.mark_routed_elsewhere(answer.pbx_call_id, call_disposition::overflowed);
+  }
+  s.send(pbx::route_select{.dialog = answer.routing_dialog_id, .destination = answer.destination},
+         "route select of call " + answer.pbx_call_id);
+}
+
+void call_centre::route_end(const routing::route_end_answer& answer) {
+  auto& s = *state_;
+  if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
+  s.send(pbx::route_end{.dialog = answer.routing_dialog_id}, "route end of call " + answer.pbx_call_id);
+}
+
+void call_centre::offer_to_operator(const routing::operator_offer& offer) {
+  auto s = state_;
+  s->learn_device(offer.operator_id, offer.device);
+  if (offer.queue_id && !offer.pbx_call_id.empty()) s->queue_of_call[offer.pbx_call_id] = offer.queue_id;
+  if (offer.from_queue && !offer.pbx_call_id.empty()) {
+    // The call waits at its queue's wait device: move it to the operator's phone.
+    if (auto parked = s->parked_at.find(offer.pbx_call_id); parked != s->parked_at.end()) {
+      s->send(pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second}, .to = offer.device},
+              "moving call " + offer.pbx_call_id + " to operator " + std::to_string(offer.operator_id));
+      s->parked_at.erase(parked);
+    }
+  }
+  if (!s->hub) return;
+  // The screen pop: the call as the tracker knows it, the customer from screen_pop(...).
+  desk::offer_event pop;
+  pop.call.call_id = offer.call_id;
+  if (offer.queue_id) {
+    pop.call.queue_id = offer.queue_id;
+    if (auto q = s->queues.find(offer.queue_id); q != s->queues.end()) pop.call.queue = q->second.name;
+  }
+  if (const auto* c = s->tracker.find(offer.pbx_call_id)) {
+    pop.call.caller = c->caller;
+    pop.call.dialled = c->dialled;
+    pop.call.waited_seconds = std::chrono::duration<double>(std::chrono::system_clock::now() - c->offered_at).count();
+    for (const auto& [key, value] : parse_correlator(c->correlator)) pop.ivr[key] = value;
+  }
+  auto run = [s, op = offer.operator_id, pop = std::move(pop)]() mutable -> asio::awaitable<void> {
+    auto customer = co_await store::screen_pop(s->pool, pop.call.call_id);
+    if (customer && *customer) {
+      pop.customer = nlohmann::json::parse(**customer, nullptr, false);
+      if (pop.customer.is_discarded()) pop.customer = nullptr;
+    } else {
+      pop.customer = nullptr;
+    }
+    if (s->hub) s->hub->offer(op, std::move(pop));
+  };
+  asio::co_spawn(s->loop, std::move(run), asio::detached);
+}
+
+void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
+  auto& s = *state_;
+  auto parked = s.parked_at.find(redirect.pbx_call_id);
+  if (parked == s.parked_at.end() || redirect.destination.empty()) return;
+  s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, redirect.reason.find("closed") != std::string::npos
+                                                            ? call_disposition::closed
+                                                            : call_disposition::overflowed);
+  s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second}, .to = redirect.destination},
+         "redirecting waiting call " + redirect.pbx_call_id);
+  s.parked_at.erase(parked);
+}
+
+asio::awaitable<result<void>> call_centre::execute(const desk::operator_context& who,
+                                                   const desk::call_command& command) {
+  auto s = state_;
+  co_return co_await s->execute(who, command);
+}
+
+const call_tracker& call_centre::tracker() const noexcept { return state_->tracker; }
+const call_centre_counters& call_centre::counters() const noexcept { return state_->counters; }
+std::size_t call_centre::pending_writes() const noexcept {
+  return state_->queued_writes.size() + state_->in_flight_writes;
+}
+
+}  // namespace switchboard::calls
