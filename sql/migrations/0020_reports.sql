@@ -89,8 +89,8 @@ SELECT c.call_id, c.tenant_id, t.time_zone, c.direction, c.queue_id, q.name AS q
     SELECT coalesce(c.wait_seconds, extract(epoch FROM coalesce(c.answered_at, c.ended_at) - c.offered_at)) AS wait) w;
 
 -- A tenant's queued calls offered in [p_from, p_to) per first queue and tenant-local hour of
--- the offer: additive counts and sums, then the ratios. A plain SQL
--- function, so the planner inlines it and a range uses the calls_by_offered index.
+-- the offer: additive counts and sums, then the ratios. A plain SQL function, so the planner
+-- inlines it and the range reads the calls_by_offered index.
 CREATE FUNCTION report_queue_hours(p_from timestamptz, p_to timestamptz, p_tenant_id bigint)
 RETURNS TABLE (tenant_id bigint, queue_id bigint, queue_name text, hour timestamp, hour_start timestamptz,
                offered integer, answered integer, answered_within_sl integer, abandoned integer,
