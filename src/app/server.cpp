@@ -84,9 +84,7 @@ struct server::impl {
 
   // NOTIFY presence carries {"operator_id", "state", ...} from any node.
   void on_presence(const std::string& payload) {
-    auto parsed = nlohmann::json::parse(payload, nullptr, false);
-    if (parsed.is_discarded() || !parsed.contains("operator_id") || !centre) return;
-    centre->presence_changed(parsed["operator_id"].get<std::int64_t>(), parsed.value("state", std::string()));
+    if (centre) centre->presence_notification(payload);
   }
 
   // The PBX link, the router, the desktops and the call-control layer between them.

@@ -466,6 +466,15 @@ void call_centre::presence_changed(std::int64_t operator_id, const std::string& 
   }
 }
 
+void call_centre::presence_notification(const std::string& payload) {
+  auto parsed = nlohmann::json::parse(payload, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("operator_id") ||
+      !parsed["operator_id"].is_number_integer())
+    return;
+  auto st = parsed.contains("state") && parsed["state"].is_string() ? parsed["state"].get<std::string>() : "";
+  presence_changed(parsed["operator_id"].get<std::int64_t>(), st);
+}
+
 void call_centre::route_select(const routing::route_select_answer& answer) {
   auto& s = *state_;
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);

@@ -64,6 +64,8 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   // NOTIFY presence (any node): refresh the operator's device, tell his desktop, and hand him a
   // waiting call when he became ready.
   void presence_changed(std::int64_t operator_id, const std::string& state);
+  // The payload of NOTIFY presence ({"operator_id": .., "state": ..}); ignores anything else.
+  void presence_notification(const std::string& payload);
 
   // routing::decision_sink
   void route_select(const routing::route_select_answer& answer) override;
