@@ -65,12 +65,12 @@ DECLARE
   v_last bigint;
 BEGIN
   -- nobody qualified and ready: known from the first skill's index (the ORDER BY keeps the plan
-  -- on it), without a scan of every ready operator
+  -- on it; the join checks that skill, the rest inline), without a scan of every ready operator
   IF cardinality(p_skill_ids) > 0 THEN
     PERFORM 1 FROM operator_skills os JOIN presence p ON p.operator_id = os.operator_id
       WHERE os.skill_id = p_skill_ids[1] AND os.level >= p_levels[1]
         AND p.state = 'ready' AND p.tenant_id = p_tenant_id
-        AND NOT EXISTS (SELECT 1 FROM unnest(p_skill_ids, p_levels) AS r(skill_id, min_level)
+        AND NOT EXISTS (SELECT 1 FROM unnest(p_skill_ids[2:], p_levels[2:]) AS r(skill_id, min_level)
                          WHERE NOT EXISTS (SELECT 1 FROM operator_skills o2
                                             WHERE o2.operator_id = p.operator_id AND o2.skill_id = r.skill_id
                                               AND o2.level >= r.min_level))
@@ -94,12 +94,13 @@ BEGIN
       FROM candidate c WHERE p.operator_id = c.operator_id
     RETURNING p.operator_id, p.device INTO v_chosen, v_device;
   ELSIF p_queue.strategy = 'best_skill' AND cardinality(p_skill_ids) > 0 THEN
-    -- ranked by level in the first (highest-level) skill, then longest idle
+    -- ranked by level in the first (highest-level) skill, then longest idle; the join checks the
+    -- first skill, the rest inline. Costs the ready holders of the top level, not every operator.
     WITH candidate AS (
       SELECT p.operator_id FROM operator_skills os JOIN presence p ON p.operator_id = os.operator_id
        WHERE os.skill_id = p_skill_ids[1] AND os.level >= p_levels[1]
          AND p.tenant_id = p_tenant_id AND p.state = 'ready'
-         AND NOT EXISTS (SELECT 1 FROM unnest(p_skill_ids, p_levels) AS r(skill_id, min_level)
+         AND NOT EXISTS (SELECT 1 FROM unnest(p_skill_ids[2:], p_levels[2:]) AS r(skill_id, min_level)
                           WHERE NOT EXISTS (SELECT 1 FROM operator_skills o2
                                              WHERE o2.operator_id = p.operator_id AND o2.skill_id = r.skill_id
                                                AND o2.level >= r.min_level))
