@@ -231,6 +231,12 @@ TEST_F(model_test, a_busy_default_device_queues_calls_and_delivers_them_when_fre
   EXPECT_EQ(first<csta::queued_event>(outs).queue.id, "4799");
   EXPECT_EQ(first<csta::queued_event>(outs).number_queued, 1);
   EXPECT_EQ(model.state_of(second_call, "4799"), lcs::queued);
+  const auto snap = response<csta::snapshot_device_response>(model.handle(csta::snapshot_device{"4799"}, 25ms));
+  ASSERT_EQ(snap.items.size(), 2u);
+  EXPECT_EQ(snap.items[1].connection, (csta::connection_ref{second_call, "4799"}));
+  EXPECT_EQ(snap.items[1].states, (std::vector<lcs>{lcs::queued}));
+  EXPECT_FALSE(model.is_busy("4711"));
+  EXPECT_TRUE(model.is_busy("4799"));
 
   response<csta::clear_connection_response>(model.handle(csta::clear_connection{{first_call, "4799"}}, 30ms));
   outs = model.take_outputs();

@@ -112,6 +112,8 @@ class call_model {
   std::optional<agent_state> agent_state_of(std::string_view device) const;
   // The local connection state of `device` in `call_id`, std::nullopt when it has none.
   std::optional<csta::local_connection_state> state_of(std::string_view call_id, std::string_view device) const;
+  // True while the phone rings, talks or dials (a held call leaves it free for another).
+  bool is_busy(std::string_view device) const;
   // Ids of the calls `device` takes part in, oldest first.
   std::vector<std::string> calls_at(std::string_view device) const;
 
@@ -152,7 +154,7 @@ class call_model {
     std::string id;
     device_kind kind = device_kind::operator_phone;
     int monitors = 0;
-    std::vector<std::uint64_t> calls;   // calls with a connection here
+    std::vector<std::uint64_t> calls;   // calls with a connection here, except queued ones
     std::deque<std::uint64_t> waiting;  // calls queued here (the default device when busy)
     agent_state agent = agent_state::logged_off;
     std::string agent_id;
@@ -181,6 +183,8 @@ class call_model {
   connection* find_connection(call& c, std::uint32_t device);
   connection* find_connection(call& c, std::string_view number);
   bool is_busy(std::uint32_t device) const;
+  // The calls at `device`: its active ones, then those waiting in its queue.
+  std::vector<std::uint64_t> call_ids_at(std::uint32_t device) const;
   std::string call_text(std::uint64_t id) const { return std::to_string(id); }
   csta::connection_ref ref(const call& c, const connection& p) const;
   csta::connection_ref ref(const call& c, std::string_view number) const;

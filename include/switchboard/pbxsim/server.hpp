@@ -7,6 +7,7 @@
 #include "switchboard/pbxsim/model.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -109,5 +110,10 @@ class simulator {
   struct state;
   std::shared_ptr<state> state_;
 };
+
+namespace detail {
+// Opens, binds and listens (throws boost::system::system_error): the CSTA and control ports.
+void listen(boost::asio::ip::tcp::acceptor& acceptor, const std::string& address, std::uint16_t port);
+}  // namespace detail
 
 }  // namespace switchboard::pbxsim

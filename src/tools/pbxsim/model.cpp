@@ -107,6 +107,11 @@ bool call_model::is_busy(std::uint32_t device) const {
   return false;
 }
 
+bool call_model::is_busy(std::string_view device) const {
+  const auto d = find_device(device);
+  return d && is_busy(*d);
+}
+
 csta::connection_ref call_model::ref(const call& c, const connection& p) const { return ref(c, p.number); }
 
 csta::connection_ref call_model::ref(const call& c, std::string_view number) const {
@@ -129,10 +134,22 @@ std::optional<csta::local_connection_state> call_model::state_of(std::string_vie
   return std::nullopt;
 }
 
+std::vector<std::uint64_t> call_model::call_ids_at(std::uint32_t device) const {
+  std::vector<std::uint64_t> out(devices_[device].calls.begin(), devices_[device].calls.end());
+  for (const auto id : devices_[device].waiting) {
+    const auto it = calls_.find(id);
+    if (it == calls_.end()) continue;  // gave up while waiting
+    for (const auto& p : it->second.parties) {
+      if (p.device == device && p.state == lcs::queued) out.push_back(id);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> call_model::calls_at(std::string_view device) const {
   std::vector<std::string> out;
   if (const auto d = find_device(device)) {
-    for (const auto id : devices_[*d].calls) out.push_back(call_text(id));
+    for (const auto id : call_ids_at(*d)) out.push_back(call_text(id));
   }
   return out;
 }
@@ -160,7 +177,9 @@ call_model::call& call_model::new_call() {
 
 void call_model::add_party(call& c, std::uint32_t device, std::string number, lcs state) {
   c.parties.push_back(connection{device, std::move(number), state});
-  if (device != external) devices_[device].calls.push_back(c.id);
+  // A queued call waits in the device's queue, not among its calls: a long queue must not slow
+  // down is_busy() and remove_party().
+  if (device != external && state != lcs::queued) devices_[device].calls.push_back(c.id);
 }
 
 void call_model::remove_party(call& c, std::string_view number) {
@@ -984,7 +1003,7 @@ call_model::reply call_model::on(const csta::snapshot_device& r, sim_time) {
   const auto d = find_device(r.snapshot_object);
   if (!d) return csta_error("operation", "invalidDeviceID");
   csta::snapshot_device_response response;
-  for (const auto id : devices_[*d].calls) {
+  for (const auto id : call_ids_at(*d)) {
     auto* c = find_call(id);
     if (!c) continue;
     if (const auto* p = find_connection(*c, *d)) {

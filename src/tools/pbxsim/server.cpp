@@ -455,6 +455,14 @@ struct session : std::enable_shared_from_this<session> {
   void refuse(int invoke, std::string_view name) { respond(invoke, csta_error("operation", "generic"), name); }
 };
 
+void detail::listen(tcp::acceptor& acceptor, const std::string& address, std::uint16_t port) {
+  const tcp::endpoint ep(asio::ip::make_address(address), port);
+  acceptor.open(ep.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(ep);
+  acceptor.listen();
+}
+
 // ---- the simulator ------------------------------------------------------------------------------
 
 void simulator::state::flush() {
@@ -551,11 +559,7 @@ simulator::~simulator() { stop(); }
 void simulator::start() {
   auto& s = *state_;
   if (s.running) return;
-  const tcp::endpoint ep(asio::ip::make_address(s.config.server.listen_address), s.config.server.port);
-  s.acceptor.open(ep.protocol());
-  s.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  s.acceptor.bind(ep);
-  s.acceptor.listen();
+  detail::listen(s.acceptor, s.config.server.listen_address, s.config.server.port);
   s.running = true;
   s.start_time = clock_type::now();
   s.log->info("pbxsim: listening on {}:{} ({} style)", s.config.server.listen_address, port(),
