@@ -30,10 +30,10 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr int queues = 50;
 constexpr int skills = 20;
-constexpr int decisions = 5000;
-constexpr int queued_decisions = 1000;
-constexpr int round_trips = 5000;
-constexpr int concurrent_decisions = 4000;
+constexpr int decisions = 3000;
+constexpr int queued_decisions = 500;
+constexpr int round_trips = 3000;
+constexpr int concurrent_decisions = 3000;
 constexpr int concurrency = 16;
 
 struct figures {
@@ -127,7 +127,8 @@ store::call_offer offer_for(int i, const std::string& route_point = "") {
   o.pbx_call_id = "bench-" + std::to_string(i);
   o.caller = "+1" + std::to_string(1 + (i * 7919) % 10000);
   o.dialled = "800";
-  o.ivr_data = {{"menu", std::to_string(1 + (i * 13) % queues)}, {"account", std::to_string(i)}};
+  o.ivr_data = {{"account", std::to_string(i)}};
+  if (route_point.empty()) o.ivr_data.emplace_back("menu", std::to_string(1 + (i * 13) % queues));  // a rule per menu
   o.reservation = std::chrono::seconds(60);
   return o;
 }
