@@ -130,6 +130,8 @@ TEST(RoutingConcurrency, TwoNodesRouteTenThousandCallsAgainstFiveHundredOperator
     w.route_point(t, "rp" + std::to_string(i), q);
   }
 
+  // queue figures as the router keeps them (refresh_queue_stats every few seconds)
+  w.exec("SELECT refresh_queue_stats()");
   std::vector<std::unique_ptr<node>> nodes;
   nodes.push_back(std::make_unique<node>(w.url()));
   nodes.push_back(std::make_unique<node>(w.url()));
@@ -143,6 +145,7 @@ TEST(RoutingConcurrency, TwoNodesRouteTenThousandCallsAgainstFiveHundredOperator
 
   // wave 2: operators finish and take waiting calls while both nodes offer the rest
   s.next_call = first_wave;  // each wave-1 caller drew one number past the wave when it stopped
+  w.exec("SELECT refresh_queue_stats()");
   for (std::size_t i = 0; i < s.first_reservations.size(); ++i) {
     auto& n = *nodes[i % nodes.size()];
     const auto [op, call] = s.first_reservations[i];
