@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -76,7 +77,8 @@ measured measure(const profile& p, int sim_seconds, bool encode_events) {
         const auto* request = std::get_if<csta::route_request>(&o.message);
         if (!request) continue;
         std::optional<std::string> pick;
-        for (std::size_t i = 0; i < ops.size() && !pick; ++i) {
+        // A few candidates only: the harness must not cost more than the model it measures.
+        for (std::size_t i = 0; i < std::min<std::size_t>(ops.size(), 16) && !pick; ++i) {
           const auto& candidate = ops[(next_op + i) % ops.size()];
           if (!model.is_busy(candidate)) {
             pick = candidate;
