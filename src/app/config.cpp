@@ -232,6 +232,8 @@ void read_routing(object_reader r, routing::router_config& c) {
   r.duration("route_timeout_ms", c.route_timeout, 10, 60000);
   r.duration("reservation_timeout_seconds", c.reservation_timeout, 1, 600);
   r.duration("recheck_interval_ms", c.recheck_interval, 100, 600000);
+  r.duration("expiry_interval_ms", c.expiry_interval, 100, 600000);
+  r.duration("stats_interval_ms", c.stats_interval, 100, 3600000);
   r.text("fallback_destination", c.fallback_destination);
   r.finish();
   if (auto valid = routing::validate(c); !valid)

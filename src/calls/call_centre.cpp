@@ -4,6 +4,7 @@
 #include "switchboard/calls/call_centre.hpp"
 
 #include "switchboard/log.hpp"
+#include "switchboard/routing/pbx_adapter.hpp"
 #include "switchboard/store/routing_queries.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,25 +20,6 @@ namespace switchboard::calls {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-std::vector<std::pair<std::string, std::string>> parse_correlator(const std::string& correlator) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  if (correlator.empty()) return pairs;
-  if (correlator.find('=') == std::string::npos) {
-    pairs.emplace_back("ivr", correlator);
-    return pairs;
-  }
-  std::size_t pos = 0;
-  while (pos <= correlator.size()) {
-    auto end = correlator.find_first_of(";&,", pos);
-    if (end == std::string::npos) end = correlator.size();
-    auto item = correlator.substr(pos, end - pos);
-    if (auto eq = item.find('='); eq != std::string::npos && eq > 0)
-      pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-    pos = end + 1;
-  }
-  return pairs;
-}
 
 struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   asio::any_io_executor loop;
@@ -166,12 +148,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
 
   void on_offered(const pbx::call_offered& offered) {
     if (tracker.find(offered.call.call)) return;  // the tracker keeps the first offer; a re-route goes on
-    routing::call_offered request{.route_point = offered.route_point,
-                                  .pbx_call_id = offered.call.call,
-                                  .caller = offered.caller.number,
-                                  .dialled = offered.dialled.number,
-                                  .ivr_data = parse_correlator(offered.correlator),
-                                  .routing_dialog_id = offered.dialog};
+    auto request = routing::from_pbx(offered);
     auto self = shared_from_this();
     auto run = [self, request = std::move(request)]() mutable -> asio::awaitable<void> {
       if (self->router) co_await self->router->route(std::move(request));
@@ -488,14 +465,13 @@ void call_centre::route_select(const routing::route_select_answer& answer) {
     else if (!answer.fallback)
       s.tracker.mark_routed_elsewhere(answer.pbx_call_id, call_disposition::overflowed);
   }
-  s.send(pbx::route_select{.dialog = answer.routing_dialog_id, .destination = answer.destination},
-         "route select of call " + answer.pbx_call_id);
+  s.send(routing::to_pbx(answer), "route select of call " + answer.pbx_call_id);
 }
 
 void call_centre::route_end(const routing::route_end_answer& answer) {
   auto& s = *state_;
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
-  s.send(pbx::route_end{.dialog = answer.routing_dialog_id}, "route end of call " + answer.pbx_call_id);
+  s.send(routing::to_pbx(answer), "route end of call " + answer.pbx_call_id);
 }
 
 void call_centre::offer_to_operator(const routing::operator_offer& offer) {
@@ -522,7 +498,7 @@ void call_centre::offer_to_operator(const routing::operator_offer& offer) {
     pop.call.caller = c->caller;
     pop.call.dialled = c->dialled;
     pop.call.waited_seconds = std::chrono::duration<double>(std::chrono::system_clock::now() - c->offered_at).count();
-    for (const auto& [key, value] : parse_correlator(c->correlator)) pop.ivr[key] = value;
+    for (const auto& [key, value] : routing::ivr_pairs(c->correlator)) pop.ivr[key] = value;
   }
   auto run = [s, op = offer.operator_id, pop = std::move(pop)]() mutable -> asio::awaitable<void> {
     auto customer = co_await store::screen_pop(s->pool, pop.call.call_id);

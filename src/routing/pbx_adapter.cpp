@@ -2,9 +2,7 @@
 #include "switchboard/routing/pbx_adapter.hpp"
 
 namespace switchboard::routing {
-namespace {
-
-std::vector<std::pair<std::string, std::string>> ivr_from(const std::string& correlator) {
+std::vector<std::pair<std::string, std::string>> ivr_pairs(const std::string& correlator) {
   std::vector<std::pair<std::string, std::string>> pairs;
   std::size_t pos = 0;
   while (pos <= correlator.size() && !correlator.empty()) {
@@ -19,11 +17,9 @@ std::vector<std::pair<std::string, std::string>> ivr_from(const std::string& cor
   return pairs;
 }
 
-}  // namespace
-
 call_offered from_pbx(const pbx::call_offered& event) {
-  return call_offered{event.route_point,          event.call.call, event.caller.number, event.dialled.number,
-                      ivr_from(event.correlator), event.dialog};
+  return call_offered{event.route_point,           event.call.call, event.caller.number, event.dialled.number,
+                      ivr_pairs(event.correlator), event.dialog};
 }
 
 pbx::route_select to_pbx(const route_select_answer& answer) { return {answer.routing_dialog_id, answer.destination}; }

@@ -87,7 +87,4 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   std::shared_ptr<state> state_;
 };
 
-// "lang=en;acct=42" → {{"lang","en"},{"acct","42"}}; plain digits → {{"ivr", digits}}.
-std::vector<std::pair<std::string, std::string>> parse_correlator(const std::string& correlator);
-
 }  // namespace switchboard::calls

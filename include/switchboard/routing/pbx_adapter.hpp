@@ -13,6 +13,9 @@ namespace switchboard::routing {
 // whole under "correlator".
 call_offered from_pbx(const pbx::call_offered& event);
 
+// The IVR pairs of a correlator, as from_pbx reads them (also for the screen pop).
+std::vector<std::pair<std::string, std::string>> ivr_pairs(const std::string& correlator);
+
 pbx::route_select to_pbx(const route_select_answer& answer);
 pbx::route_end to_pbx(const route_end_answer& answer);
 
