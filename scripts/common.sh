@@ -33,6 +33,10 @@ ensure_packages() {
 # configure_and_build BUILD_DIR CMAKE_ARGS... : Ninja build of every target.
 configure_and_build() {
   local dir=$1; shift
+  # A build directory configured with another compiler (g++ before the switch) starts afresh.
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -q "CMAKE_CXX_COMPILER:[A-Z]*=.*$(basename "$CXX")\$" "$dir/CMakeCache.txt"; then
+    rm -rf "$dir"
+  fi
   cmake -S "$SWITCHBOARD_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
   cmake --build "$dir" --parallel "$(nproc)"
 }
