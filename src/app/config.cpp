@@ -243,6 +243,7 @@ void read_routing(object_reader r, routing::router_config& c) {
 void read_calls(object_reader r, calls::call_centre_config& c) {
   r.duration("ring_no_answer_seconds", c.ring_no_answer, 1, 600);
   r.duration("default_wrap_up_seconds", c.default_wrap_up, 0, 3600);
+  r.duration("stats_push_ms", c.stats_push, 100, 600000);
   r.finish();
 }
 

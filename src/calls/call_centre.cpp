@@ -6,7 +6,9 @@
 #include "switchboard/log.hpp"
 #include "switchboard/routing/pbx_adapter.hpp"
 #include "switchboard/store/routing_queries.hpp"
+#include "switchboard/store/stats_queries.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,6 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <ctime>
+#include <set>
 #include <unordered_set>
 
 namespace switchboard::calls {
@@ -41,13 +45,16 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
 
+  std::map<std::int64_t, std::string> last_stats;  // tenant -> the last statistics pushed (serialised)
+  asio::steady_timer stats_timer;
+
   std::vector<store::call_write> queued_writes;
   std::size_t in_flight_writes = 0;
   asio::steady_timer writer_wake;
   bool stopped = false;
 
   state(asio::any_io_executor l, store::connection_pool& p, pbx::pbx_link& k, call_centre_config c)
-      : loop(std::move(l)), pool(p), link(k), config(std::move(c)), writer_wake(loop) {}
+      : loop(std::move(l)), pool(p), link(k), config(std::move(c)), stats_timer(loop), writer_wake(loop) {}
 
   // ---- operators and devices ---------------------------------------------------------------
   void learn_device(std::int64_t operator_id, const pbx::device_id& device) {
@@ -117,6 +124,57 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       counters.writes_failed += applied->failed.size();
       for (const auto& [index, why] : applied->failed) log->warn("call record write refused: {}", why.message());
     }
+  }
+
+  // ---- supervisors' statistics -------------------------------------------------------------
+  // Every tenant's queue figures, pushed when they changed and at most once per stats_push:
+  // a busy call centre changes them on every call, and supervisors need a steady picture.
+  asio::awaitable<void> push_statistics() {
+    auto self = shared_from_this();
+    while (!stopped) {
+      stats_timer.expires_after(config.stats_push);
+      auto [ec] = co_await stats_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec || stopped) co_return;
+      if (!hub) continue;
+      std::set<std::int64_t> tenants;
+      for (const auto& [id, q] : queues) tenants.insert(q.tenant_id);
+      for (auto tenant : tenants) {
+        auto figures = co_await store::queue_live_stats(pool, tenant);
+        if (!figures) {
+          log->warn("queue statistics of tenant {} unavailable: {}", tenant, figures.error().message());
+          continue;
+        }
+        desk::stats_event event;
+        std::string key;
+        for (const auto& f : *figures) {
+          event.queues.push_back(desk::queue_stats{.queue_id = f.queue_id,
+                                                   .name = f.name,
+                                                   .waiting = f.waiting,
+                                                   .longest_wait_seconds = f.longest_wait_seconds,
+                                                   .ready = f.ready,
+                                                   .busy = f.busy,
+                                                   .answered = f.answered,
+                                                   .abandoned = f.abandoned,
+                                                   .service_level_percent = f.service_level_percent.value_or(100)});
+          key += fmt::format("{}:{}:{}:{}:{}:{}:{}:{:.0f}:{:.1f};", f.queue_id, f.waiting, f.ready, f.busy, f.answered,
+                             f.abandoned, f.offered, f.longest_wait_seconds, f.service_level_percent.value_or(100));
+        }
+        if (last_stats[tenant] == key) continue;
+        last_stats[tenant] = std::move(key);
+        event.at = iso_now();
+        hub->publish_stats(tenant, std::move(event));
+      }
+    }
+  }
+
+  static std::string iso_now() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return text;
   }
 
   // ---- PBX commands ------------------------------------------------------------------------
@@ -409,6 +467,8 @@ void call_centre::start() {
   asio::co_spawn(s->loop, std::move(boot), asio::detached);
   auto writer = [s]() { return s->writer(); };
   asio::co_spawn(s->loop, std::move(writer), asio::detached);
+  auto statistics = [s]() { return s->push_statistics(); };
+  asio::co_spawn(s->loop, std::move(statistics), asio::detached);
 }
 
 void call_centre::stop() {
@@ -418,6 +478,7 @@ void call_centre::stop() {
     s->stopped = true;
     for (auto& [op, t] : s->wrap_up_timers) t->cancel();
     for (auto& [op, t] : s->no_answer_timers) t->cancel();
+    s->stats_timer.cancel();
     s->writer_wake.cancel();
   });
 }

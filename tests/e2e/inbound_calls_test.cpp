@@ -35,6 +35,8 @@ constexpr const char* seed_sql = R"(
     (1, 'alice', hash_password('pw'), 'Alice', '2001'),
     (1, 'bob', hash_password('pw'), 'Bob', '2002'),
     (1, 'carol', hash_password('pw'), 'Carol', '2003');
+  INSERT INTO operators (tenant_id, login, password_hash, full_name, extension, role) VALUES
+    (1, 'sam', hash_password('pw'), 'Sam', '2100', 'supervisor');
   INSERT INTO customers (tenant_id, phone, name, tier) VALUES
     (1, '+4930555001', 'Miller', 'gold'), (1, '+4930555002', 'Schmidt', 'vip'), (1, '+4930555003', 'Garcia', 'standard');
 )";
@@ -72,7 +74,7 @@ class EndToEnd : public ::testing::Test {
 
     centre_ = std::make_unique<calls::call_centre>(
         loop_.get_executor(), pool_, *link_,
-        calls::call_centre_config{.node = "e2e", .ring_no_answer = 10s, .default_wrap_up = 1s});
+        calls::call_centre_config{.node = "e2e", .ring_no_answer = 10s, .default_wrap_up = 1s, .stats_push = 200ms});
     router_ = std::make_unique<routing::router>(loop_.get_executor(), blocking_.get_executor(), pool_, *centre_,
                                                 routing::router_config{.route_timeout = 2000ms, .node = "e2e"});
     desk::server_config desk_config;
@@ -94,6 +96,7 @@ class EndToEnd : public ::testing::Test {
 
   void TearDown() override {
     for (auto& d : desktops_) d.client->close();
+    if (supervisor_) supervisor_->close();
     listener_->stop();
     desk_->stop();
     router_->stop();
@@ -154,6 +157,8 @@ class EndToEnd : public ::testing::Test {
   std::unique_ptr<desk::server> desk_;
   std::unique_ptr<store::notification_listener> listener_;
   std::vector<desktop> desktops_;
+  std::unique_ptr<desk::client> supervisor_;
+  int supervisor_answered_ = 0;
 };
 
 TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
@@ -164,6 +169,12 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
       [&]() -> asio::awaitable<void> {
         CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 20s));
         CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}, {"bob", "2002"}, {"carol", "2003"}}));
+        supervisor_ = std::make_unique<desk::client>(loop_.get_executor());
+        CO_ASSERT_TRUE((co_await supervisor_->connect("127.0.0.1", desk_->local_endpoint().port())).has_value());
+        CO_ASSERT_TRUE((co_await supervisor_->request(desk::req::hello{.client = "e2e"})).has_value());
+        auto sam = co_await supervisor_->request(
+            desk::req::login{.tenant = "acme", .login = "sam", .password = "pw", .device = "2100"});
+        CO_ASSERT_TRUE(sam && std::holds_alternative<desk::ok_reply>(*sam));
         CO_ASSERT_TRUE(co_await wait_until(
             [&] { return db_.scalar("SELECT count(*) FROM presence WHERE state = 'ready'") == "3"; }, 10s));
         for (int round = 0; round < rounds; ++round) {
@@ -182,8 +193,17 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
               40s));
         }
         co_await collect_offers();
+        // The supervisor's live figures reach the day's total (pushed when they change).
+        for (;;) {
+          auto figures = co_await supervisor_->expect<desk::stats_event>(10s);
+          CO_ASSERT_TRUE(figures.has_value());
+          CO_ASSERT_TRUE(figures->queues.size() == 1u);
+          supervisor_answered_ = figures->queues[0].answered;
+          if (supervisor_answered_ == calls_per_round * rounds) break;
+        }
       },
       120s);
+  EXPECT_EQ(supervisor_answered_, calls_per_round * rounds);
 
   const int total = calls_per_round * rounds;
   // Exactly one complete record per call, answered by an operator, times in order.

@@ -30,10 +30,11 @@ class connection_pool;
 namespace switchboard::calls {
 
 struct call_centre_config {
-  std::string node;                          // this node, as in presence.node and calls.node
-  std::chrono::seconds ring_no_answer{20};   // a ringing operator who does not answer: not ready
-  std::chrono::seconds default_wrap_up{10};  // when the call's queue is unknown
-  std::size_t max_queued_writes = 200'000;   // beyond this the database is far behind: log loudly
+  std::string node;                            // this node, as in presence.node and calls.node
+  std::chrono::seconds ring_no_answer{20};     // a ringing operator who does not answer: not ready
+  std::chrono::seconds default_wrap_up{10};    // when the call's queue is unknown
+  std::size_t max_queued_writes = 200'000;     // beyond this the database is far behind: log loudly
+  std::chrono::milliseconds stats_push{1000};  // supervisors' queue figures: at most this often, when changed
 };
 
 // Counters for tests, logs and /health.
