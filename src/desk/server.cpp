@@ -711,7 +711,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         [&](const auto& c) -> std::optional<std::string> {
           using T = std::decay_t<decltype(c)>;
           if constexpr (std::is_same_v<T, req::end_wrap_up>) {
-            if (a.state.state != "wrap_up") return "not in wrap-up";
+            // Right after the hang-up the presence row may not have been re-read yet: an ended
+            // call is enough here, and call control (which runs the wrap-up timer) decides.
+            const bool just_ended = a.call && a.call->state == call_state::ended;
+            if (a.state.state != "wrap_up" && !just_ended) return "not in wrap-up";
           } else if constexpr (std::is_same_v<T, req::answer>) {
             if (call != call_state::ringing) return "no call to answer";
           } else if constexpr (std::is_same_v<T, req::hangup>) {
