@@ -2,6 +2,7 @@
 // step (the SQL function is atomic on its own) costs one round trip.
 #include "switchboard/store/routing_queries.hpp"
 
+#include "prepared.hpp"
 #include "switchboard/store/pool.hpp"
 
 #include <fmt/format.h>
@@ -23,9 +24,8 @@ constexpr const char* screen_pop_sql = "SELECT screen_pop($1)::text";
 // Runs one prepared statement outside a transaction block: the SQL function is atomic itself.
 template <class... Args>
 pqxx::result exec_prepared(pqxx::connection& conn, const char* name, const char* sql, Args&&... args) {
-  conn.prepare(name, sql);  // a no-op once this connection knows the statement
   pqxx::nontransaction tx(conn);
-  return tx.exec_prepared(name, std::forward<Args>(args)...);
+  return detail::exec_prepared_in(tx, conn, name, sql, std::forward<Args>(args)...);
 }
 
 // A statement whose one row, one column answer is a boolean.
