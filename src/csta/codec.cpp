@@ -5,6 +5,7 @@
 
 #include <pugixml.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <type_traits>
@@ -24,6 +25,14 @@ std::string_view local_name(const char* qualified) {
   std::string_view s(qualified);
   const auto colon = s.rfind(':');
   return colon == std::string_view::npos ? s : s.substr(colon + 1);
+}
+
+// An NCName as far as we emit them: a letter or '_' first, then letters, digits, '-', '_', '.'.
+bool is_xml_name(std::string_view s) {
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (s.empty() || !letter(s.front())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return letter(c) || (c >= '0' && c <= '9') || c == '-' || c == '.'; });
 }
 
 pugi::xml_node find_child(pugi::xml_node parent, std::string_view name) {
@@ -656,6 +665,8 @@ void reader::read_value(pugi::xml_node n, T& out) {
   } else if constexpr (std::is_same_v<T, choice_value>) {
     const auto c = first_element(n);
     if (!c) return bad_value(n, "a choice of one element");
+    // The choice is written back as an element name, so it must be one (pugixml accepts <:/>).
+    if (!is_xml_name(local_name(c.name()))) return bad_value(n, "a choice of one element");
     out.choice.assign(local_name(c.name()));
     out.value.assign(trimmed_text(c));
   } else {

@@ -186,6 +186,9 @@ TEST(csta_codec, wrong_values_are_malformed) {
       R"(<RouteSelect><crossRefIdentifier>1</crossRefIdentifier><routeRegisterReqID>1</routeRegisterReqID><routeSelected>1</routeSelected><routeUsedReq>maybe</routeUsedReq></RouteSelect>)",
       R"(<AnswerCall><callToBeAnswered><nothing/></callToBeAnswered></AnswerCall>)",
       R"(<CSTAErrorCode/>)",
+      // Found by the fuzzer: pugixml takes <:/> as an element whose local name is empty.
+      R"(<RouteEnd><crossRefIdentifier>5001</crossRefIdentifier><routeRegisterReqID>12</routeRegisterReqID><errorValue><:/>ed/></errorValue></RouteEnd>)",
+      R"(<CSTAErrorCode><x:/></CSTAErrorCode>)",
   };
   for (const auto& xml : bad) {
     auto decoded = decode(xml);
