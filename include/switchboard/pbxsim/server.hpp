@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,10 +42,19 @@ struct server_config {
   std::chrono::milliseconds max_tick{50};
 };
 
+// Observers of the wire for measurements (switchboard-bench): `sent` sees each message when it is
+// queued for a client, `received` each message a client sent, when it has been decoded. Both run
+// on the simulator's thread and must be quick.
+struct wire_tap {
+  std::function<void(const csta::message&)> sent;
+  std::function<void(const csta::message&)> received;
+};
+
 struct simulator_config {
   model_config model;
   std::optional<generator_config> generator;  // std::nullopt: calls only on offer()
   server_config server;
+  wire_tap tap;
 };
 
 // Counts from the server side, beside model_stats.

@@ -170,6 +170,7 @@ struct session : std::enable_shared_from_this<session> {
       sim->log->error("pbxsim: cannot encode {} for {}: {}", csta::message_name(m), peer, r.error().message());
       return;
     }
+    if (sim->config.tap.sent) sim->config.tap.sent(m);
     send_bytes(std::move(frame));
   }
 
@@ -300,6 +301,7 @@ struct session : std::enable_shared_from_this<session> {
     }
     ++sim->links.requests;
     const auto& m = *decoded;
+    if (sim->config.tap.received) sim->config.tap.received(m);
     const auto name = csta::message_name(m);
     std::visit([&](const auto& r) { on(invoke, r, name); }, m);
     sim->flush();
