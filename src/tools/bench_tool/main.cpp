@@ -1,0 +1,613 @@
+// switchboard-bench: drives a real switchboard process with a simulated PBX (CSTA over TCP) and
+// scripted operators' desktops (JSON over TCP) on one PostgreSQL database, ramps the offered
+// call rate in steps and reports per step what a call centre engineer asks: calls routed per
+// second, route latency (RouteRequest sent by the PBX -> RouteSelect received), screen-pop
+// latency (RouteRequest sent -> offer received by the desktop), the server's CPU per call and
+// memory, and the PBX's view of double bookings. The PBX and the desktops live in this process
+// so both ends of each latency are read from one clock; the server is a separate process so its
+// CPU and memory are its own.
+#include "measure.hpp"
+#include "processes.hpp"
+#include "switchboard/desk/scripted.hpp"
+#include "switchboard/log.hpp"
+#include "switchboard/pbxsim/server.hpp"
+#include "switchboard/store/pool.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+namespace switchboard::bench {
+namespace {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct options {
+  std::string database_url;
+  std::string server_path;
+  std::string work_dir = "/tmp/switchboard-bench";
+  std::string json_path = "switchboard-bench.json";
+  int operators = 1000;
+  int queues = 50;
+  int skills = 20;
+  int customers = 10000;
+  std::vector<double> rates = {50, 100, 200, 400, 600, 800, 1000, 1200, 1500, 2000};
+  int step_seconds = 10;
+  double target_p99_ms = 10;
+  int answer_ms = 100;
+  int talk_min_ms = 200;
+  int talk_max_ms = 600;
+  int wrap_up_ms = 100;
+  int pool_size = 4;
+  int login_wave = 200;
+  bool whole_ramp = false;
+};
+
+// Extension numbers and route point devices of the seeded call centre.
+std::string extension_of(int op) { return std::to_string(100000 + op); }
+std::string route_point_of(int q) { return std::to_string(7000 + q); }
+constexpr const char* default_device = "99999";  // the PBX's own overflow phone, not an operator
+
+// ---- the database -----------------------------------------------------------------------------
+
+void seed(const std::string& url, const options& o) {
+  pqxx::connection c(url);
+  pqxx::work t(c);
+  t.exec("INSERT INTO tenants (code, name) VALUES ('bench', 'Bench')");
+  t.exec(fmt::format("INSERT INTO skills (tenant_id, name) SELECT 1, 'skill' || s FROM generate_series(1, {}) s",
+                     o.skills));
+  // One bcrypt hash (cost 4) for all: logging 10,000 desktops in must not take minutes.
+  t.exec(
+      fmt::format("INSERT INTO operators (tenant_id, login, password_hash, full_name, extension) "
+                  "SELECT 1, 'op' || i, h.hash, 'Operator ' || i, (100000 + i)::text "
+                  "FROM generate_series(1, {}) i, (SELECT crypt('bench', gen_salt('bf', 4)) AS hash) h",
+                  o.operators));
+  // Four skills per operator, levels 1..9.
+  t.exec(
+      fmt::format("INSERT INTO operator_skills (tenant_id, operator_id, skill_id, level) "
+                  "SELECT DISTINCT ON (o.operator_id, 1 + (o.operator_id * 7 + k * 3) % {0}) 1, o.operator_id, "
+                  "1 + (o.operator_id * 7 + k * 3) % {0}, 1 + (o.operator_id + k) % 9 "
+                  "FROM operators o CROSS JOIN generate_series(0, 3) k",
+                  o.skills));
+  const char* strategies[] = {"longest_idle", "fewest_calls", "round_robin", "best_skill", "sticky"};
+  for (int q = 1; q <= o.queues; ++q) {
+    t.exec(fmt::format("INSERT INTO queues (tenant_id, name, strategy, wrap_up_seconds) VALUES (1, 'queue{}', '{}', 5)",
+                       q, strategies[(q - 1) % 5]));
+  }
+  t.exec(
+      fmt::format("INSERT INTO queue_skills (tenant_id, queue_id, skill_id, min_level) "
+                  "SELECT 1, queue_id, 1 + (queue_id - 1) % {}, 1 FROM queues",
+                  o.skills));
+  t.exec(
+      "INSERT INTO route_points (tenant_id, device, name, default_queue_id) "
+      "SELECT 1, (7000 + queue_id)::text, 'RP ' || queue_id, queue_id FROM queues");
+  t.exec(
+      fmt::format("INSERT INTO customers (tenant_id, phone, name, tier) "
+                  "SELECT 1, '+1555' || lpad(i::text, 6, '0'), 'Customer ' || i, "
+                  "CASE WHEN i % 10 = 0 THEN 'vip' ELSE 'standard' END FROM generate_series(1, {}) i",
+                  o.customers));
+  t.commit();
+  pqxx::nontransaction(c).exec("VACUUM ANALYZE");
+}
+
+// Process ids of the server's PostgreSQL backends (same host), for their CPU time.
+std::vector<int> backend_pids(pqxx::connection& c) {
+  std::vector<int> pids;
+  pqxx::nontransaction t(c);
+  for (const auto& row : t.exec("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'switchboard-%'"))
+    pids.push_back(row[0].as<int>());
+  return pids;
+}
+
+std::chrono::microseconds cpu_of(const std::vector<int>& pids) {
+  std::chrono::microseconds sum{0};
+  for (int pid : pids)
+    if (auto u = usage_of(pid)) sum += u->cpu;
+  return sum;
+}
+
+// ---- what the PBX and the desktops saw ----------------------------------------------------------
+
+struct call_timing {
+  int step = 0;
+  clock::time_point request_sent{};
+  std::optional<clock::time_point> select_received;
+  std::optional<clock::time_point> pop_received;
+};
+
+struct step_counts {
+  std::uint64_t offered = 0;
+  std::uint64_t route_ends = 0;  // the server sent the call back to the PBX's default
+  std::uint64_t re_routes = 0;   // RouteSelect to a phone that was busy: a double booking
+};
+
+// Shared by the simulator's thread, the desktops' thread and the main thread.
+class recorder {
+ public:
+  void request_sent(const csta::route_request& r) {
+    const auto seq = seq_of(r.correlator_data);
+    if (!seq) return;
+    std::lock_guard lock(m_);
+    auto& c = calls_[*seq];
+    c.step = step_;
+    c.request_sent = clock::now();
+    xref_[r.cross_ref_identifier] = *seq;
+    ++counts_[step_].offered;
+  }
+  void select_received(const std::string& xref) {
+    const auto now = clock::now();
+    std::lock_guard lock(m_);
+    if (auto it = xref_.find(xref); it != xref_.end()) {
+      auto& c = calls_[it->second];
+      if (!c.select_received) c.select_received = now;
+      xref_.erase(it);
+    }
+  }
+  void route_end(const std::string& xref) {
+    std::lock_guard lock(m_);
+    if (auto it = xref_.find(xref); it != xref_.end()) {
+      ++counts_[calls_[it->second].step].route_ends;
+      xref_.erase(it);
+    }
+  }
+  void re_route(const std::string& xref) {
+    std::lock_guard lock(m_);
+    if (auto it = xref_.find(xref); it != xref_.end()) ++counts_[calls_[it->second].step].re_routes;
+  }
+  void pop_received(const nlohmann::json& ivr) {
+    const auto now = clock::now();
+    if (!ivr.is_object() || !ivr.contains("seq") || !ivr["seq"].is_string()) return;
+    const auto seq = seq_of(ivr["seq"].get<std::string>());
+    if (!seq) return;
+    std::lock_guard lock(m_);
+    if (auto it = calls_.find(*seq); it != calls_.end() && !it->second.pop_received) it->second.pop_received = now;
+    ++pops_;
+  }
+  void begin_step(int step) {
+    std::lock_guard lock(m_);
+    step_ = step;
+    counts_[step] = {};
+  }
+  // Latency samples and counts of the calls offered in `step`.
+  void collect(int step, latency_samples& route, latency_samples& pop, step_counts& counts) {
+    std::lock_guard lock(m_);
+    for (const auto& [seq, c] : calls_) {
+      if (c.step != step) continue;
+      if (c.select_received) route.add(*c.select_received - c.request_sent);
+      if (c.pop_received) pop.add(*c.pop_received - c.request_sent);
+    }
+    counts = counts_[step];
+  }
+
+ private:
+  static std::optional<std::uint64_t> seq_of(const std::optional<std::string>& correlator) {
+    if (!correlator) return std::nullopt;
+    auto s = std::string_view(*correlator);
+    if (s.starts_with("seq=")) s.remove_prefix(4);
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+  }
+
+  std::mutex m_;
+  int step_ = 0;
+  std::unordered_map<std::uint64_t, call_timing> calls_;
+  std::unordered_map<std::string, std::uint64_t> xref_;
+  std::unordered_map<int, step_counts> counts_;
+  std::uint64_t pops_ = 0;
+};
+
+// ---- one step's figures -------------------------------------------------------------------------
+
+struct step_result {
+  double rate = 0;
+  double offered_per_s = 0;
+  double routed_per_s = 0;
+  double route_p50_ms = 0, route_p99_ms = 0, route_p999_ms = 0;
+  double pop_p50_ms = 0, pop_p99_ms = 0;
+  double select1_p50_ms = 0;
+  double server_cpu_us_per_call = 0;
+  double db_cpu_us_per_call = 0;
+  double server_rss_mb = 0;
+  std::uint64_t offered = 0, routed = 0, pops = 0, route_ends = 0, re_routes = 0;
+
+  nlohmann::json to_json() const {
+    return {{"rate", rate},
+            {"offered_per_s", offered_per_s},
+            {"routed_per_s", routed_per_s},
+            {"route_ms", {{"p50", route_p50_ms}, {"p99", route_p99_ms}, {"p999", route_p999_ms}}},
+            {"pop_ms", {{"p50", pop_p50_ms}, {"p99", pop_p99_ms}}},
+            {"select1_p50_ms", select1_p50_ms},
+            {"route_p50_over_select1", select1_p50_ms > 0 ? route_p50_ms / select1_p50_ms : 0},
+            {"server_cpu_us_per_call", server_cpu_us_per_call},
+            {"db_cpu_us_per_call", db_cpu_us_per_call},
+            {"server_rss_mb", server_rss_mb},
+            {"offered", offered},
+            {"routed", routed},
+            {"pops", pops},
+            {"route_ends", route_ends},
+            {"double_bookings", re_routes}};
+  }
+};
+
+void print_header() {
+  fmt::print("{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} {:>7} | {:>6} {:>6}\n",
+             "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "SELECT1", "ratio",
+             "srv us/c", "db us/c", "RSS MB", "ends", "double");
+  fmt::print("{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} {:>7} | {:>6} {:>6}\n",
+             "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "", "", "");
+}
+
+void print_row(const step_result& r) {
+  fmt::print(
+      "{:>6.0f} {:>8.1f} {:>8.1f} | {:>7.2f} {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} | {:>7.3f} {:>6.1f} | {:>8.0f} "
+      "{:>8.0f} {:>7.1f} | {:>6} {:>6}\n",
+      r.rate, r.offered_per_s, r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms, r.pop_p50_ms,
+      r.pop_p99_ms, r.select1_p50_ms, r.select1_p50_ms > 0 ? r.route_p50_ms / r.select1_p50_ms : 0,
+      r.server_cpu_us_per_call, r.db_cpu_us_per_call, r.server_rss_mb, r.route_ends, r.re_routes);
+  std::fflush(stdout);
+}
+
+// Runs `f` on `io`'s thread and waits for it.
+template <class F>
+auto on(asio::io_context& io, F f) {
+  return asio::post(io, asio::use_future(std::move(f))).get();
+}
+
+std::string self_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int run(const options& o) {
+  raise_fd_limit();
+  std::filesystem::create_directories(o.work_dir);
+  fmt::print("switchboard-bench: {} operators, {} queues, {} skills, steps of {} s; work dir {}\n", o.operators,
+             o.queues, o.skills, o.step_seconds, o.work_dir);
+
+  // 1. A fresh database with the call centre.
+  const std::string db_name = "switchboard_bench";
+  {
+    pqxx::connection admin(o.database_url);
+    pqxx::nontransaction t(admin);
+    t.exec("DROP DATABASE IF EXISTS " + db_name + " WITH (FORCE)");
+    t.exec("CREATE DATABASE " + db_name);
+  }
+  const auto db_url = store::url_with_database(o.database_url, db_name);
+  {
+    child_process migrate({o.server_path, "migrate", "--database-url", db_url}, o.work_dir + "/migrate.log");
+    if (migrate.wait() != 0) {
+      fmt::print(stderr, "migration failed, see {}/migrate.log\n", o.work_dir);
+      return 1;
+    }
+  }
+  seed(db_url, o);
+  fmt::print("database seeded\n");
+
+  // 2. The simulated PBX, on its own thread.
+  recorder rec;
+  asio::io_context sim_io;
+  pbxsim::simulator_config sim_config;
+  for (int i = 1; i <= o.operators; ++i) sim_config.model.operators.push_back(extension_of(i));
+  sim_config.model.operators.push_back(default_device);
+  for (int q = 1; q <= o.queues; ++q) sim_config.model.route_points.push_back(route_point_of(q));
+  sim_config.model.default_device = default_device;
+  sim_config.model.route_timeout = 5s;
+  sim_config.model.auto_answer_delay = std::chrono::milliseconds(o.answer_ms);
+  sim_config.server.outbox_limit = 1'000'000;
+  sim_config.server.heartbeat_interval = 5s;
+  sim_config.tap.sent = [&rec](const csta::message& m) {
+    if (const auto* r = std::get_if<csta::route_request>(&m)) rec.request_sent(*r);
+    if (const auto* r = std::get_if<csta::re_route>(&m)) rec.re_route(r->cross_ref_identifier);
+  };
+  sim_config.tap.received = [&rec](const csta::message& m) {
+    if (const auto* r = std::get_if<csta::route_select>(&m)) rec.select_received(r->cross_ref_identifier);
+    if (const auto* r = std::get_if<csta::route_end>(&m)) rec.route_end(r->cross_ref_identifier);
+  };
+  auto sim = std::make_unique<pbxsim::simulator>(sim_io.get_executor(), sim_config);
+  sim->start();
+  auto sim_work = asio::make_work_guard(sim_io);
+  std::thread sim_thread([&] { sim_io.run(); });
+
+  // 3. The server.
+  const auto desk_port = free_port();
+  const auto health_port = free_port();
+  {
+    nlohmann::json cfg = {
+        {"node_name", "bench"},
+        {"log_level", "warn"},
+        {"database", {{"url", db_url}, {"pool_size", o.pool_size}}},
+        {"health", {{"enabled", true}, {"listen", "127.0.0.1"}, {"port", health_port}}},
+        {"pbx",
+         {{"enabled", true},
+          {"host", "127.0.0.1"},
+          {"port", sim->port()},
+          {"monitor_from_database", true},
+          {"heartbeat_interval_ms", 5000},
+          {"request_timeout_ms", 10000}}},
+        {"desk", {{"enabled", true}, {"listen", "127.0.0.1"}, {"port", desk_port}, {"heartbeat_interval_ms", 10000}}},
+        {"routing", {{"route_timeout_ms", 2000}}},
+        {"calls", {{"ring_no_answer_seconds", 10}, {"default_wrap_up_seconds", 5}}},
+    };
+    std::ofstream(o.work_dir + "/switchboard.json") << cfg.dump(2);
+  }
+  child_process server({o.server_path, "-c", o.work_dir + "/switchboard.json", "run"}, o.work_dir + "/switchboard.log");
+  {
+    const auto until = clock::now() + 300s;
+    bool up = false;
+    while (!up && clock::now() < until && server.running()) {
+      const auto body = http_get(health_port, "/health");
+      up = body && body->find("\"pbx_link\":\"up\"") != std::string::npos;
+      if (!up) std::this_thread::sleep_for(200ms);
+    }
+    if (!up) {
+      fmt::print(stderr, "the server did not come up (PBX link up) in time, see {}/switchboard.log\n", o.work_dir);
+      sim_work.reset();
+      asio::post(sim_io, [&] { sim->stop(); });
+      sim_io.stop();
+      sim_thread.join();
+      return 1;
+    }
+  }
+  fmt::print("switchboard up (pid {}), PBX link up\n", server.pid());
+
+  // 4. The operators' desktops, on their own thread, logged in by waves.
+  asio::io_context desk_io;
+  auto desk_work = asio::make_work_guard(desk_io);
+  std::thread desk_thread([&] { desk_io.run(); });
+  desk::script_stats desk_stats;
+  std::atomic<bool> desks_stop{false};
+  desk::script script{.port = desk_port,
+                      .tenant = "bench",
+                      .password = "bench",
+                      .auto_ready = true,
+                      .auto_answer = false,  // the phone answers (auto-answer), as a headset would
+                      .wrap_up = std::chrono::milliseconds(o.wrap_up_ms)};
+  const auto on_desk_event = [&rec](const std::string&, const desk::server_message& m) {
+    if (const auto* offer = std::get_if<desk::offer_event>(&m)) rec.pop_received(offer->ivr);
+  };
+  const auto login_started = clock::now();
+  for (int first = 1; first <= o.operators; first += o.login_wave) {
+    const int last = std::min(o.operators, first + o.login_wave - 1);
+    on(desk_io, [&] {
+      for (int i = first; i <= last; ++i)
+        asio::co_spawn(desk_io,
+                       desk::play_operator(
+                           script, "op" + std::to_string(i), desk_stats, [&desks_stop] { return desks_stop.load(); },
+                           on_desk_event),
+                       asio::detached);
+    });
+    while (true) {
+      const auto [in, errors] = on(desk_io, [&] { return std::pair(desk_stats.logged_in, desk_stats.errors); });
+      if (in + errors >= last) break;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  pqxx::connection probe(db_url);
+  {
+    const auto until = clock::now() + 120s;
+    long ready = 0;
+    while (clock::now() < until) {
+      ready = pqxx::nontransaction(probe).exec1("SELECT count(*) FROM presence WHERE state = 'ready'")[0].as<long>();
+      if (ready >= o.operators) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    fmt::print("{} desktops logged in ({} errors) in {:.1f} s; {} operators ready\n", desk_stats.logged_in,
+               desk_stats.errors, std::chrono::duration<double>(clock::now() - login_started).count(), ready);
+  }
+
+  // 5. The ramp.
+  const auto backends = backend_pids(probe);
+  std::vector<step_result> results;
+  std::atomic<std::uint64_t> next_seq{1};
+  std::mt19937_64 random(42);
+  print_header();
+  for (std::size_t step = 0; step < o.rates.size(); ++step) {
+    const double rate = o.rates[step];
+    rec.begin_step(static_cast<int>(step));
+    const auto server_before = usage_of(server.pid());
+    const auto db_before = cpu_of(backends);
+    const auto started = clock::now();
+    const auto until = started + std::chrono::seconds(o.step_seconds);
+    // Poisson arrivals at `rate`, spread over the route points, on the simulator's thread.
+    std::promise<void> paced;
+    asio::co_spawn(
+        sim_io,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer timer(sim_io);
+          std::exponential_distribution<double> gap(rate);
+          std::uniform_int_distribution<int> talk(o.talk_min_ms, o.talk_max_ms);
+          std::uniform_int_distribution<int> queue(1, o.queues);
+          auto next = clock::now();
+          while (true) {
+            next += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(gap(random)));
+            if (next >= until) break;
+            timer.expires_at(next);
+            co_await timer.async_wait(asio::use_awaitable);
+            const auto seq = next_seq++;
+            sim->offer({.caller = fmt::format("+1555{:06d}", 1 + seq % static_cast<std::uint64_t>(o.customers)),
+                        .dialled = route_point_of(queue(random)),
+                        .correlator = "seq=" + std::to_string(seq),
+                        .talk_time = std::chrono::milliseconds(talk(random)),
+                        .patience = 30s});
+          }
+          paced.set_value();
+        },
+        asio::detached);
+    // One plain round trip to PostgreSQL, measured beside the load.
+    latency_samples select1;
+    while (clock::now() < until) {
+      const auto t0 = clock::now();
+      pqxx::nontransaction(probe).exec("SELECT 1");
+      select1.add(clock::now() - t0);
+      std::this_thread::sleep_for(50ms);
+    }
+    paced.get_future().wait();
+    std::this_thread::sleep_for(1s);  // answers to the step's last calls
+    const auto server_after = usage_of(server.pid());
+    const auto db_after = cpu_of(backends);
+
+    step_result r;
+    r.rate = rate;
+    latency_samples route, pop;
+    step_counts counts;
+    rec.collect(static_cast<int>(step), route, pop, counts);
+    const double seconds = o.step_seconds;
+    r.offered = counts.offered;
+    r.routed = route.count();
+    r.pops = pop.count();
+    r.route_ends = counts.route_ends;
+    r.re_routes = counts.re_routes;
+    r.offered_per_s = static_cast<double>(counts.offered) / seconds;
+    r.routed_per_s = static_cast<double>(route.count()) / seconds;
+    r.route_p50_ms = route.quantile(0.5) / 1000;
+    r.route_p99_ms = route.quantile(0.99) / 1000;
+    r.route_p999_ms = route.quantile(0.999) / 1000;
+    r.pop_p50_ms = pop.quantile(0.5) / 1000;
+    r.pop_p99_ms = pop.quantile(0.99) / 1000;
+    r.select1_p50_ms = select1.quantile(0.5) / 1000;
+    if (server_before && server_after && r.routed > 0) {
+      r.server_cpu_us_per_call =
+          static_cast<double>((server_after->cpu - server_before->cpu).count()) / static_cast<double>(r.routed);
+      r.server_rss_mb = static_cast<double>(server_after->rss_bytes) / (1024.0 * 1024.0);
+      r.db_cpu_us_per_call = static_cast<double>((db_after - db_before).count()) / static_cast<double>(r.routed);
+    }
+    results.push_back(r);
+    print_row(r);
+    const bool broke = r.route_p99_ms > o.target_p99_ms || r.routed_per_s < 0.9 * r.offered_per_s;
+    if (broke && !o.whole_ramp) {
+      fmt::print("target broken at {:.0f} calls/s (route p99 {:.2f} ms, target {:.1f} ms; routed {:.0f} of {:.0f}/s)\n",
+                 rate, r.route_p99_ms, o.target_p99_ms, r.routed_per_s, r.offered_per_s);
+      break;
+    }
+    std::this_thread::sleep_for(3s);  // the step's calls end before the next step starts
+  }
+
+  // 6. Double bookings as the database saw them: one operator with two answered calls at once.
+  std::this_thread::sleep_for(2s);
+  const auto overlaps = pqxx::nontransaction(probe)
+                            .exec1(
+                                "SELECT count(*) FROM (SELECT answered_at, lag(ended_at) OVER "
+                                "(PARTITION BY operator_id ORDER BY answered_at) AS previous_end FROM calls "
+                                "WHERE operator_id IS NOT NULL AND answered_at IS NOT NULL) x "
+                                "WHERE previous_end > answered_at")[0]
+                            .as<long>();
+  const auto final_usage = usage_of(server.pid());
+  fmt::print(
+      "double bookings: PBX saw {} RouteSelect to a busy phone; the call records show {} overlapping calls\n",
+      [&] {
+        std::uint64_t n = 0;
+        for (const auto& r : results) n += r.re_routes;
+        return n;
+      }(),
+      overlaps);
+
+  // 7. Stop everything; write the JSON.
+  desks_stop = true;
+  desk_work.reset();
+  server.stop();
+  asio::post(sim_io, [&] { sim->stop(); });
+  sim_work.reset();
+  std::this_thread::sleep_for(200ms);
+  desk_io.stop();
+  sim_io.stop();
+  desk_thread.join();
+  sim_thread.join();
+
+  nlohmann::json out = {
+      {"machine", {{"nproc", std::thread::hardware_concurrency()}}},
+      {"operators", o.operators},
+      {"queues", o.queues},
+      {"skills", o.skills},
+      {"step_seconds", o.step_seconds},
+      {"talk_ms", {o.talk_min_ms, o.talk_max_ms}},
+      {"answer_ms", o.answer_ms},
+      {"wrap_up_ms", o.wrap_up_ms},
+      {"pool_size", o.pool_size},
+      {"target_p99_ms", o.target_p99_ms},
+      {"desktops_logged_in", desk_stats.logged_in},
+      {"final_server_rss_mb", final_usage ? static_cast<double>(final_usage->rss_bytes) / (1024.0 * 1024.0) : 0.0},
+      {"overlapping_calls_in_records", overlaps},
+      {"steps", nlohmann::json::array()},
+  };
+  for (const auto& r : results) out["steps"].push_back(r.to_json());
+  std::ofstream(o.json_path) << out.dump(2) << "\n";
+  fmt::print("figures written to {}\n", o.json_path);
+  return overlaps == 0 ? 0 : 2;
+}
+
+}  // namespace
+}  // namespace switchboard::bench
+
+int main(int argc, char** argv) {
+  using namespace switchboard::bench;
+  options o;
+  CLI::App cli{"switchboard-bench: load benchmark of a switchboard server (see docs/benchmarks.md)"};
+  if (const char* url = std::getenv("SWITCHBOARD_BENCH_DATABASE_URL")) o.database_url = url;
+  o.server_path = self_dir() + "/../../app/switchboard";
+  cli.add_option("--database-url", o.database_url,
+                 "PostgreSQL server to use (database switchboard_bench is made anew); default "
+                 "$SWITCHBOARD_BENCH_DATABASE_URL");
+  cli.add_option("--server", o.server_path, "the switchboard executable")->capture_default_str();
+  cli.add_option("--operators", o.operators, "operators (each with a logged-in desktop)")->capture_default_str();
+  cli.add_option("--queues", o.queues, "queues, one route point each")->capture_default_str();
+  cli.add_option("--skills", o.skills, "skills (4 per operator, 1 per queue)")->capture_default_str();
+  cli.add_option("--rates", o.rates, "offered calls per second, one step each")->delimiter(',')->capture_default_str();
+  cli.add_option("--step-seconds", o.step_seconds, "length of each step")->capture_default_str();
+  cli.add_option("--target-p99-ms", o.target_p99_ms, "the ramp stops after the step whose route p99 passes this")
+      ->capture_default_str();
+  cli.add_flag("--whole-ramp", o.whole_ramp, "run every step even after the target broke");
+  cli.add_option("--answer-ms", o.answer_ms, "phones answer after this")->capture_default_str();
+  cli.add_option("--talk-min-ms", o.talk_min_ms, "shortest talk time")->capture_default_str();
+  cli.add_option("--talk-max-ms", o.talk_max_ms, "longest talk time")->capture_default_str();
+  cli.add_option("--wrap-up-ms", o.wrap_up_ms, "desktop ends wrap-up after this")->capture_default_str();
+  cli.add_option("--pool-size", o.pool_size, "the server's database connections")->capture_default_str();
+  cli.add_option("--work-dir", o.work_dir, "config and logs of the started processes")->capture_default_str();
+  cli.add_option("--json", o.json_path, "where the figures go")->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+  if (o.database_url.empty()) {
+    fmt::print(stderr, "switchboard-bench: no database: give --database-url or SWITCHBOARD_BENCH_DATABASE_URL\n");
+    return 1;
+  }
+  switchboard::set_log_level("warn");
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "switchboard-bench: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,34 @@
+// Figures for switchboard-bench: latency samples and their percentiles, and what /proc says
+// about a process's CPU time and memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace switchboard::bench {
+
+// Latencies of one load step, in microseconds.
+class latency_samples {
+ public:
+  void add(std::chrono::steady_clock::duration d) {
+    samples_.push_back(std::chrono::duration<double, std::micro>(d).count());
+  }
+  std::size_t count() const { return samples_.size(); }
+  // The q-quantile (0..1), nearest rank; 0 when empty.
+  double quantile(double q) const;
+  void clear() { samples_.clear(); }
+
+ private:
+  mutable std::vector<double> samples_;  // sorted by quantile()
+};
+
+// CPU time (user + system) and resident memory of one process, from /proc/<pid>.
+struct process_usage {
+  std::chrono::microseconds cpu{0};
+  std::uint64_t rss_bytes = 0;
+};
+std::optional<process_usage> usage_of(int pid);
+
+}  // namespace switchboard::bench
