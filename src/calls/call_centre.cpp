@@ -139,6 +139,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       std::set<std::int64_t> tenants;
       for (const auto& [id, q] : queues) tenants.insert(q.tenant_id);
       for (auto tenant : tenants) {
+        if (!hub->watched(tenant)) {
+          last_stats.erase(tenant);  // the first supervisor to come gets the figures at once
+          continue;
+        }
         auto figures = co_await store::queue_live_stats(pool, tenant);
         if (!figures) {
           log->warn("queue statistics of tenant {} unavailable: {}", tenant, figures.error().message());

@@ -998,6 +998,11 @@ void server::call_update(std::int64_t operator_id, call_event call) {
 void server::publish_stats(std::int64_t tenant_id, stats_event stats) {
   impl_->publish_stats(tenant_id, std::move(stats));
 }
+bool server::watched(std::int64_t tenant_id) const {
+  const auto it = impl_->supervisors.find(tenant_id);
+  return it != impl_->supervisors.end() &&
+         std::any_of(it->second.begin(), it->second.end(), [](const auto& w) { return !w.expired(); });
+}
 void server::presence_changed(std::int64_t operator_id) {
   asio::co_spawn(
       impl_->loop, [self = impl_, operator_id] { return self->reload_presence(operator_id); }, asio::detached);

@@ -23,6 +23,8 @@ class hub {
 
   // Live queue statistics for the supervisors of one tenant: serialised once, shared by all.
   virtual void publish_stats(std::int64_t tenant_id, stats_event stats) = 0;
+  // Whether a supervisor of the tenant is connected: figures nobody sees are not computed.
+  virtual bool watched(std::int64_t tenant_id) const = 0;
 
   // The presence row of an operator changed (LISTEN presence, on any node): the desk re-reads
   // it, updates his desktop and his tenant's supervisors, and applies a pending not-ready.

@@ -81,6 +81,7 @@ class server final : public hub {
   void offer(std::int64_t operator_id, offer_event offer) override;
   void call_update(std::int64_t operator_id, call_event call) override;
   void publish_stats(std::int64_t tenant_id, stats_event stats) override;
+  bool watched(std::int64_t tenant_id) const override;
   void presence_changed(std::int64_t operator_id) override;
 
   struct impl;

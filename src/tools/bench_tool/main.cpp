@@ -566,7 +566,16 @@ int run(const options& o) {
   };
   for (const auto& r : results) out["steps"].push_back(r.to_json());
   std::ofstream(o.json_path) << out.dump(2) << "\n";
-  fmt::print("figures written to {}\n", o.json_path);
+  // The same steps as columns, for gnuplot (scripts/bench draws docs/bench-latency.png from it).
+  const auto tsv_path = std::filesystem::path(o.json_path).replace_extension(".tsv").string();
+  std::ofstream tsv(tsv_path);
+  tsv << "# rate offered_per_s routed_per_s route_p50_ms route_p99_ms route_p999_ms pop_p50_ms pop_p99_ms "
+         "select1_p50_ms\n";
+  for (const auto& r : results)
+    tsv << fmt::format("{} {:.1f} {:.1f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}\n", r.rate, r.offered_per_s,
+                       r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms, r.pop_p50_ms, r.pop_p99_ms,
+                       r.select1_p50_ms);
+  fmt::print("figures written to {} and {}\n", o.json_path, tsv_path);
   return overlaps == 0 ? 0 : 2;
 }
 
