@@ -6,6 +6,7 @@
 #include "switchboard/log.hpp"
 #include "switchboard/routing/pbx_adapter.hpp"
 #include "switchboard/store/routing_queries.hpp"
+#include "switchboard/store/operator_queries.hpp"
 #include "switchboard/store/stats_queries.hpp"
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <set>
 #include <unordered_set>
@@ -41,7 +43,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_map<std::int64_t, store::queue_setting> queues;
   std::unordered_map<pbx::call_id, std::int64_t> queue_of_call;  // pbx call id -> queue id
   std::unordered_map<pbx::call_id, pbx::device_id> parked_at;    // queued calls: the wait device
-  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;   // operator -> call in wrap-up
+  // Queued calls whose queue has no wait device stay at their route point, their routing dialog
+  // open (the PBX's routeing timer bounds the wait): pbx call id -> dialog.
+  std::unordered_map<pbx::call_id, std::string> held_dialogs;
+  // Held calls whose dialog the PBX ended: when it then moves them on, that is its default routing.
+  std::unordered_set<pbx::call_id> left_to_pbx;
+  // Operators offered a call whose phone has not rung yet: pbx call id -> operator.
+  std::unordered_map<pbx::call_id, std::int64_t> offered_to;
+  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
 
@@ -204,6 +213,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       log->info("PBX link up");
     } else if (const auto* down = std::get_if<pbx::link_down>(&e)) {
       log->warn("PBX link down: {}", down->reason.message());
+    } else if (const auto* ended = std::get_if<pbx::route_ended>(&e)) {
+      dialog_ended(ended->dialog, ended->reason);
+    } else if (const auto* diverted = std::get_if<pbx::call_diverted>(&e)) {
+      on_diverted(*diverted);
     }
     for (auto& update : tracker.on_event(e, std::chrono::system_clock::now())) apply(update);
   }
@@ -216,6 +229,57 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       if (self->router) co_await self->router->route(std::move(request));
     };
     asio::co_spawn(loop, std::move(run), asio::detached);
+  }
+
+  // The PBX moved a call: by itself after a held dialog ended (its default routing), or somewhere
+  // else than the phone of the operator it was offered to (that offer is void).
+  void on_diverted(const pbx::call_diverted& diverted) {
+    const auto& call = diverted.connection.call;
+    if (left_to_pbx.erase(call)) tracker.mark_routed_elsewhere(call, call_disposition::default_routed);
+    auto offered = offered_to.find(call);
+    if (offered == offered_to.end()) return;
+    auto device = device_of_operator.find(offered->second);
+    if (device != device_of_operator.end() && device->second == diverted.new_destination.number) return;
+    if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
+    offered_to.erase(offered);
+  }
+
+  // The PBX ended a held routing dialog (its routeing timer, or the caller left): the call is
+  // the PBX's now and must not be offered to an operator any more.
+  void dialog_ended(const std::string& dialog, const std::string& reason) {
+    auto held = std::find_if(held_dialogs.begin(), held_dialogs.end(),
+                             [&](const auto& entry) { return entry.second == dialog; });
+    if (held == held_dialogs.end()) return;
+    const auto* c = tracker.find(held->first);
+    const std::int64_t record = c ? c->record_id : 0;
+    left_to_pbx.insert(held->first);
+    held_dialogs.erase(held);
+    if (record == 0) return;
+    log->info("call {} left its route point while waiting ({}): no longer offered to operators", record, reason);
+    auto self = shared_from_this();
+    auto withdraw = [self, record]() -> asio::awaitable<void> {
+      if (self->router) co_await self->router->call_ended(record);
+    };
+    asio::co_spawn(loop, std::move(withdraw), asio::detached);
+  }
+
+  // The caller left after the operator was picked and before his phone rang: his reservation
+  // is given back now (not when it expires) and his desktop learns the offer is void.
+  void release_unrung(std::int64_t op, const tracked_call& c) {
+    if (c.record_id == 0) return;
+    notify_desk(op, c, desk::call_state::ended);
+    give_back(op, c.record_id);
+  }
+
+  // Ends the operator's reservation for a call that will not ring at him.
+  void give_back(std::int64_t op, std::int64_t call_id) {
+    auto self = shared_from_this();
+    auto release = [self, op, call_id]() -> asio::awaitable<void> {
+      auto released = co_await store::release_reservation(self->pool, op, call_id);
+      if (!released)
+        self->log->warn("operator {} not released from call {}: {}", op, call_id, released.error().message());
+    };
+    asio::co_spawn(loop, std::move(release), asio::detached);
   }
 
   std::int64_t wrap_up_seconds_for(const pbx::call_id& call) const {
@@ -250,6 +314,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       case call_update::kind::offered:
         break;
       case call_update::kind::ringing:
+        if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end() && offered->second == op)
+          offered_to.erase(offered);
         if (op && c.record_id) {
           write(store::presence_move{.operator_id = op,
                                      .from = {"reserved", "ready", "not_ready", "wrap_up"},
@@ -335,12 +401,21 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
             asio::co_spawn(loop, std::move(withdraw), asio::detached);
           }
         }
+        if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end()) {
+          release_unrung(offered->second, c);
+          offered_to.erase(offered);
+        }
         queue_of_call.erase(c.pbx_id);
         parked_at.erase(c.pbx_id);
+        held_dialogs.erase(c.pbx_id);
+        left_to_pbx.erase(c.pbx_id);
         break;
       }
     }
   }
+
+  // The screen pop: the call as the tracker knows it, the customer from screen_pop(...).
+  void screen_pop(const routing::operator_offer& offer);
 
   // ---- timers ------------------------------------------------------------------------------
   static void stop_timer(std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>& timers,
@@ -488,8 +563,12 @@ void call_centre::stop() {
 }
 
 void call_centre::presence_changed(std::int64_t operator_id, const std::string& st) {
+  if (state_->hub) state_->hub->presence_changed(operator_id);
+  follow_presence(operator_id, st);
+}
+
+void call_centre::follow_presence(std::int64_t operator_id, const std::string& st) {
   auto s = state_;
-  if (s->hub) s->hub->presence_changed(operator_id);
   if (st == "logged_out") {
     if (auto it = s->device_of_operator.find(operator_id); it != s->device_of_operator.end()) {
       s->tracker.remove_operator_device(it->second);
@@ -509,6 +588,13 @@ void call_centre::presence_changed(std::int64_t operator_id, const std::string& 
 }
 
 void call_centre::presence_notification(const std::string& payload) {
+  // The row itself (migration 0040): the desk applies it without reading it back.
+  if (auto row = store::presence_from_notification(payload)) {
+    const auto id = row->operator_id;
+    const auto st = row->state;
+    if (state_->hub) state_->hub->presence_notified(std::move(*row));
+    return follow_presence(id, st);
+  }
   auto parsed = nlohmann::json::parse(payload, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("operator_id") ||
       !parsed["operator_id"].is_number_integer())
@@ -536,23 +622,62 @@ void call_centre::route_select(const routing::route_select_answer& answer) {
 void call_centre::route_end(const routing::route_end_answer& answer) {
   auto& s = *state_;
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
+  if (answer.queued && answer.call_id && s.tracker.find(answer.pbx_call_id)) {
+    // The caller waits at the route point; the dialog is answered when an operator is picked.
+    s.tracker.mark_queued(answer.pbx_call_id, std::chrono::system_clock::now());
+    s.held_dialogs[answer.pbx_call_id] = answer.routing_dialog_id;
+    return;
+  }
   s.send(routing::to_pbx(answer), "route end of call " + answer.pbx_call_id);
 }
 
 void call_centre::offer_to_operator(const routing::operator_offer& offer) {
   auto s = state_;
   s->learn_device(offer.operator_id, offer.device);
+  if (!offer.pbx_call_id.empty() && !s->tracker.find(offer.pbx_call_id)) {
+    // The caller hung up while the operator was being picked: no screen pop, he is free again.
+    s->give_back(offer.operator_id, offer.call_id);
+    return;
+  }
   if (offer.queue_id && !offer.pbx_call_id.empty()) s->queue_of_call[offer.pbx_call_id] = offer.queue_id;
+  std::optional<std::string> held_dialog;
   if (offer.from_queue && !offer.pbx_call_id.empty()) {
     // The call waits at its queue's wait device: move it to the operator's phone.
     if (auto parked = s->parked_at.find(offer.pbx_call_id); parked != s->parked_at.end()) {
       s->send(pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second}, .to = offer.device},
               "moving call " + offer.pbx_call_id + " to operator " + std::to_string(offer.operator_id));
       s->parked_at.erase(parked);
+    } else if (auto held = s->held_dialogs.find(offer.pbx_call_id); held != s->held_dialogs.end()) {
+      held_dialog = std::move(held->second);  // waits at its route point: answer the dialog now
+      s->held_dialogs.erase(held);
+    } else {
+      // It waits nowhere this node can move it from (the PBX took it back): he is free again.
+      s->give_back(offer.operator_id, offer.call_id);
+      return;
     }
   }
+  if (held_dialog) {
+    auto run = [s, offer, dialog = std::move(*held_dialog)]() -> asio::awaitable<void> {
+      auto selected = co_await s->link.execute(pbx::route_select{.dialog = dialog, .destination = offer.device});
+      if (!selected) {
+        // The caller left (or the PBX routed the call) while the operator was being picked.
+        s->log->info("call {} is gone from its route point ({}); operator {} released", offer.call_id,
+                     selected.error().message(), offer.operator_id);
+        s->give_back(offer.operator_id, offer.call_id);
+        co_return;
+      }
+      s->screen_pop(offer);
+    };
+    asio::co_spawn(s->loop, std::move(run), asio::detached);
+    return;
+  }
+  s->screen_pop(offer);
+}
+
+void call_centre::state::screen_pop(const routing::operator_offer& offer) {
+  auto s = shared_from_this();
+  if (tracker.find(offer.pbx_call_id)) offered_to[offer.pbx_call_id] = offer.operator_id;
   if (!s->hub) return;
-  // The screen pop: the call as the tracker knows it, the customer from screen_pop(...).
   desk::offer_event pop;
   pop.call.call_id = offer.call_id;
   if (offer.queue_id) {
@@ -580,11 +705,21 @@ void call_centre::offer_to_operator(const routing::operator_offer& offer) {
 
 void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
   auto& s = *state_;
+  const auto as =
+      redirect.reason.find("closed") != std::string::npos ? call_disposition::closed : call_disposition::overflowed;
+  if (auto held = s.held_dialogs.find(redirect.pbx_call_id); held != s.held_dialogs.end()) {
+    s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, as);
+    if (redirect.destination.empty())
+      s.send(pbx::route_end{.dialog = held->second}, "route end of waiting call " + redirect.pbx_call_id);
+    else
+      s.send(pbx::route_select{.dialog = held->second, .destination = redirect.destination},
+             "redirecting waiting call " + redirect.pbx_call_id);
+    s.held_dialogs.erase(held);
+    return;
+  }
   auto parked = s.parked_at.find(redirect.pbx_call_id);
   if (parked == s.parked_at.end() || redirect.destination.empty()) return;
-  s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, redirect.reason.find("closed") != std::string::npos
-                                                            ? call_disposition::closed
-                                                            : call_disposition::overflowed);
+  s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, as);
   s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second}, .to = redirect.destination},
          "redirecting waiting call " + redirect.pbx_call_id);
   s.parked_at.erase(parked);

@@ -35,7 +35,8 @@ pbx_answer answer_for(const store::route_decision& d, const call_offered& call) 
       return a;
     }
     case store::route_kind::queued: {
-      if (d.destination.empty()) return end_of(call, d.call_id, d.reason + "; waits at the PBX default", false);
+      if (d.destination.empty())  // no wait device: the call may wait at its route point
+        return route_end_answer{call.routing_dialog_id, call.pbx_call_id, d.call_id, false, d.reason, true};
       auto a = select_to(call, d, d.destination);
       a.position = d.position;
       a.expected_wait_seconds = d.expected_wait_seconds;

@@ -2,20 +2,7 @@
 // a real PostgreSQL + the call-control layer + the desktop server with operators' desktop
 // clients. Inbound calls are routed, ring, are answered and end; the records, the journal, the
 // presence table and the screen pops must all agree.
-#include "coro_test.hpp"
-#include "switchboard/calls/call_centre.hpp"
-#include "switchboard/csta/link.hpp"
-#include "switchboard/desk/client.hpp"
-#include "switchboard/desk/server.hpp"
-#include "switchboard/pbxsim/server.hpp"
-#include "switchboard/routing/router.hpp"
-#include "switchboard/store/listener.hpp"
-#include "switchboard/store/pool.hpp"
-#include "test_database.hpp"
-
-#include <gtest/gtest.h>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include "e2e_fixture.hpp"
 
 #include <map>
 #include <set>
@@ -23,9 +10,8 @@
 namespace switchboard {
 namespace {
 
-namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using testing::sleep_for;
+using e2e::asio::awaitable;
 
 constexpr const char* seed_sql = R"(
   INSERT INTO tenants (code, name) VALUES ('acme', 'Acme');
@@ -41,122 +27,17 @@ constexpr const char* seed_sql = R"(
     (1, '+4930555001', 'Miller', 'gold'), (1, '+4930555002', 'Schmidt', 'vip'), (1, '+4930555003', 'Garcia', 'standard');
 )";
 
-// One operator at his desktop: logged in, ready, and every screen pop he received.
-struct desktop {
-  std::string login;
-  std::string device;
-  std::unique_ptr<desk::client> client;
-  std::int64_t operator_id = 0;
-  std::vector<desk::offer_event> offers;
-};
-
-class EndToEnd : public ::testing::Test {
+class EndToEnd : public e2e::end_to_end {
  protected:
   void SetUp() override {
-    db_.exec(seed_sql);
-    pbxsim::simulator_config sim_config;
-    sim_config.model.operators = {"2001", "2002", "2003"};
-    sim_config.model.route_points = {"5000"};
-    sim_config.model.default_device = "2003";
-    sim_config.model.route_timeout = 5s;
-    sim_config.model.auto_answer_delay = 300ms;
-    sim_config.server.heartbeat_interval = 2s;
-    sim_ = std::make_unique<pbxsim::simulator>(loop_.get_executor(), sim_config);
-    sim_->start();
-
-    csta::link_config link_config;
-    link_config.port = sim_->port();
-    link_config.devices = {"2001", "2002", "2003"};
-    link_config.route_points = {"5000"};
-    link_config.request_timeout = 3s;
-    link_config.heartbeat_interval = 2s;
-    link_ = csta::csta_link::create(loop_.get_executor(), link_config);
-
-    centre_ = std::make_unique<calls::call_centre>(
-        loop_.get_executor(), pool_, *link_,
-        calls::call_centre_config{.node = "e2e", .ring_no_answer = 10s, .default_wrap_up = 1s, .stats_push = 200ms});
-    router_ = std::make_unique<routing::router>(loop_.get_executor(), blocking_.get_executor(), pool_, *centre_,
-                                                routing::router_config{.route_timeout = 2000ms, .node = "e2e"});
-    desk::server_config desk_config;
-    desk_config.listen_address = "127.0.0.1";
-    desk_config.port = 0;
-    desk_config.node_name = "e2e";
-    desk_ = std::make_unique<desk::server>(loop_.get_executor(), desk_config, pool_, *centre_);
-    ASSERT_TRUE(desk_->start().has_value());
-    centre_->attach(*router_, *desk_);
-    listener_ = std::make_unique<store::notification_listener>(
-        loop_.get_executor(), blocking_.get_executor(), store::pool_config{.url = db_.url()},
-        std::vector<std::string>{"presence"},
-        [this](const store::notification& n) { centre_->presence_notification(n.payload); });
-    listener_->start();
-    centre_->start();
-    router_->start();
-    link_->start();
+    start(seed_sql, {.phones = {"2001", "2002", "2003"}, .route_points = {"5000"}, .default_device = "2003"});
   }
 
   void TearDown() override {
-    for (auto& d : desktops_) d.client->close();
     if (supervisor_) supervisor_->close();
-    listener_->stop();
-    desk_->stop();
-    router_->stop();
-    centre_->stop();
-    link_->stop();
-    sim_->stop();
-    loop_.restart();
-    loop_.run_for(500ms);
-    blocking_.join();
+    end_to_end::TearDown();
   }
 
-  // Logs each operator in at his extension and makes him ready.
-  asio::awaitable<bool> staff(std::vector<std::pair<std::string, std::string>> operators) {
-    for (auto& [login, device] : operators) {
-      desktop d{login, device, std::make_unique<desk::client>(loop_.get_executor())};
-      auto connected = co_await d.client->connect("127.0.0.1", desk_->local_endpoint().port());
-      if (!connected) co_return false;
-      auto hello = co_await d.client->request(desk::req::hello{.client = "e2e"});
-      if (!hello || !std::holds_alternative<desk::ok_reply>(*hello)) co_return false;
-      auto login_reply = co_await d.client->request(
-          desk::req::login{.tenant = "acme", .login = login, .password = "pw", .device = device});
-      if (!login_reply || !std::holds_alternative<desk::ok_reply>(*login_reply)) co_return false;
-      d.operator_id = std::get<desk::login_result>(std::get<desk::ok_reply>(*login_reply).result).who.operator_id;
-      auto ready = co_await d.client->request(desk::req::ready{});
-      if (!ready || !std::holds_alternative<desk::ok_reply>(*ready)) co_return false;
-      desktops_.push_back(std::move(d));
-    }
-    co_return true;
-  }
-
-  // Collects the screen pops each desktop received so far (events are queued in the client).
-  asio::awaitable<void> collect_offers() {
-    for (auto& d : desktops_) {
-      for (;;) {
-        auto m = co_await d.client->receive(50ms);
-        if (!m) break;
-        if (auto* offer = std::get_if<desk::offer_event>(&*m)) d.offers.push_back(*offer);
-      }
-    }
-  }
-
-  asio::awaitable<bool> wait_until(std::function<bool()> done, std::chrono::seconds limit) {
-    for (auto waited = 0ms; waited < limit; waited += 50ms) {
-      if (done()) co_return true;
-      co_await sleep_for(50ms);
-    }
-    co_return done();
-  }
-
-  testing::test_database db_;
-  asio::io_context loop_;
-  asio::thread_pool blocking_{1};
-  store::connection_pool pool_{{.url = db_.url(), .size = 2}};
-  std::unique_ptr<pbxsim::simulator> sim_;
-  std::shared_ptr<csta::csta_link> link_;
-  std::unique_ptr<calls::call_centre> centre_;
-  std::unique_ptr<routing::router> router_;
-  std::unique_ptr<desk::server> desk_;
-  std::unique_ptr<store::notification_listener> listener_;
-  std::vector<desktop> desktops_;
   std::unique_ptr<desk::client> supervisor_;
   int supervisor_answered_ = 0;
 };
@@ -166,7 +47,7 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
   constexpr int rounds = 2;
   testing::run_coroutine(
       loop_,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> awaitable<void> {
         CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 20s));
         CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}, {"bob", "2002"}, {"carol", "2003"}}));
         supervisor_ = std::make_unique<desk::client>(loop_.get_executor());
@@ -224,16 +105,11 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
   // Every screen pop reached the operator whose phone rang, with the caller's customer record
   // and the IVR data; nobody was offered two calls at once (each record's operator got its pop).
   std::map<std::string, std::string> operator_of_call;  // call_id -> operator_id
-  {
-    pqxx::connection c(db_.url());
-    pqxx::read_transaction tx(c);
-    for (const auto& row : tx.exec("SELECT call_id, operator_id FROM calls"))
-      operator_of_call[row[0].as<std::string>()] = row[1].as<std::string>();
-  }
+  for (const auto& row : rows("SELECT call_id, operator_id FROM calls")) operator_of_call[row[0]] = row[1];
   std::size_t pops = 0;
   for (const auto& d : desktops_) {
     std::set<std::int64_t> seen;
-    for (const auto& offer : d.offers) {
+    for (const auto& offer : d.received.offers) {
       ++pops;
       EXPECT_TRUE(seen.insert(offer.call.call_id).second) << d.login << " got call " << offer.call.call_id << " twice";
       EXPECT_EQ(operator_of_call[std::to_string(offer.call.call_id)], std::to_string(d.operator_id)) << d.login;
@@ -244,6 +120,80 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
     }
   }
   EXPECT_EQ(pops, static_cast<std::size_t>(total));
+}
+
+// The queue has no wait device: a call nobody can take waits at its route point, the routing
+// dialog open, until an operator is ready or the PBX's routeing timer gives it to its default.
+class QueuedAtTheRoutePoint : public e2e::end_to_end {
+ protected:
+  void SetUp() override {
+    start(seed_sql, {.phones = {"2001", "2002", "2003", "2099"},
+                     .route_points = {"5000"},
+                     .default_device = "2099",
+                     .pbx_route_timeout = 6s});
+  }
+
+  awaitable<bool> alice_logged_in_not_ready() {
+    if (!co_await wait_until([&] { return link_->is_up(); }, 20s)) co_return false;
+    auto alice = co_await log_in("alice", "2001");
+    if (!alice) co_return false;
+    desktops_.push_back(std::move(*alice));
+    co_return co_await wait_until(
+        [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "not_ready"; }, 20s);
+  }
+};
+
+TEST_F(QueuedAtTheRoutePoint, TheCallRingsAtTheFirstOperatorWhoBecomesReady) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_logged_in_not_ready());
+        auto call = sim_->offer({.caller = "+4930555002", .dialled = "5000", .talk_time = 1s});
+        CO_ASSERT_TRUE(call.has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 20s));
+        // The caller is still at the route point: nothing was sent to the PBX's default.
+        CO_ASSERT_TRUE(sim_->model().state_of(*call, "5000") == csta::local_connection_state::alerting);
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::ready{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), desk::call_state::talking));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), desk::call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1 && settled(); }, 30s));
+      },
+      120s);
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE disposition = 'answered' AND operator_id = 1 "
+                  "AND queued_at IS NOT NULL AND offered_at <= queued_at AND queued_at <= answered_at"),
+            1);
+  ASSERT_EQ(at("alice").received.offers.size(), 1u);
+  EXPECT_EQ(at("alice").received.offers[0].customer.value("name", ""), "Schmidt");
+  EXPECT_EQ(sim_->stats().routed_by_cti, 1u);
+  EXPECT_EQ(sim_->stats().default_routed, 0u);
+}
+
+TEST_F(QueuedAtTheRoutePoint, WhenThePbxTimerRunsOutTheCallIsDefaultRoutedAndNoLongerOffered) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_logged_in_not_ready());
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555002", .dialled = "5000", .talk_time = 1s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 20s));
+        // The PBX gives the call to its default device (which answers it); it leaves the queue.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 1 && settled() && sim_->stats().active_calls == 0 &&
+                     count("SELECT count(*) FROM waiting_calls") == 0;
+            },
+            60s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::ready{})));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "ready"));
+        co_await collect_offers();
+      },
+      120s);
+  EXPECT_EQ(scalar("SELECT disposition FROM calls"), "default_routed");
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE kind = 'withdrawn'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM waiting_calls"), 0);
+  EXPECT_TRUE(at("alice").received.offers.empty());
+  EXPECT_EQ(scalar("SELECT state FROM presence WHERE operator_id = 1"), "ready");
+  EXPECT_EQ(sim_->stats().default_routed, 1u);
+  EXPECT_EQ(sim_->stats().route_timeouts, 1u);
 }
 
 }  // namespace

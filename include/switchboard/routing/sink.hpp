@@ -41,6 +41,7 @@ struct route_end_answer {
   std::int64_t call_id = 0;
   bool fallback = false;
   std::string reason;
+  bool queued = false;  // it waits in a queue without a wait device: the dialog may stay open meanwhile
 };
 
 // An operator is reserved for a call: his desktop gets the offer (screen pop). When the call
