@@ -209,6 +209,36 @@ TEST_F(model_test, a_lost_registration_sends_its_open_dialogs_to_the_default_dev
   EXPECT_EQ(model.stats().default_routed, 2u);
 }
 
+TEST(model, the_call_log_tells_each_inbound_calls_routing_fate) {
+  auto with_log = config();
+  with_log.keep_call_log = true;
+  call_model model(with_log);
+  const auto unrouted = model.offer_call(caller(), 0ms).value();  // no link registered yet
+  const auto reg = response<csta::route_register_response>(model.handle(csta::route_register{}, 0ms));
+  model.take_outputs();
+  const auto routed = model.offer_call(caller(), 10ms).value();
+  const auto request = first<csta::route_request>(model.take_outputs());
+  EXPECT_FALSE(model.handle(csta::route_select{.cross_ref_identifier = request.cross_ref_identifier,
+                                               .route_register_req_id = reg.route_register_req_id,
+                                               .route_selected = "4711"},
+                            20ms));
+  response<csta::answer_call_response>(model.handle(csta::answer_call{{routed, "4711"}}, 30ms));
+  response<csta::clear_connection_response>(model.handle(csta::clear_connection{{routed, "4711"}}, 40ms));
+  const auto log = model.call_log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].call, unrouted);
+  EXPECT_FALSE(log[0].route_requested);
+  EXPECT_TRUE(log[0].default_routed);
+  EXPECT_FALSE(log[0].ended);
+  EXPECT_EQ(log[1].call, routed);
+  EXPECT_TRUE(log[1].route_requested);
+  EXPECT_TRUE(log[1].routed_by_cti);
+  EXPECT_FALSE(log[1].default_routed);
+  EXPECT_TRUE(log[1].answered);
+  EXPECT_TRUE(log[1].ended);
+  EXPECT_TRUE(call_model(config()).call_log().empty());  // off unless asked for
+}
+
 TEST_F(model_test, route_end_from_the_application_uses_the_default_treatment) {
   const auto reg = register_all();
   const auto id = model.offer_call(caller(), 0ms).value();

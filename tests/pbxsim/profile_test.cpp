@@ -38,7 +38,7 @@ TEST(profile, reads_every_key) {
     "default_device": "4703",
     "route_timeout_ms": 4000,
     "auto_answer_ms": null,
-    "external_answer_ms": 1000, "external_talk_ms": 5000,
+    "external_answer_ms": 1000, "external_talk_ms": 5000, "keep_call_log": true,
     "generator": {"rate": 2.5, "seed": 9, "caller_pattern": {"prefix": "+4989", "digits": 3, "first": 1, "last": 9},
                   "ivr_digits": ["7"], "talk": {"shape": "uniform", "min_ms": 1000, "max_ms": 2000},
                   "patience": null},
@@ -61,6 +61,7 @@ TEST(profile, reads_every_key) {
   EXPECT_FALSE(p->sim.model.auto_answer_delay);
   EXPECT_EQ(p->sim.model.external_answer_delay, 1000ms);
   EXPECT_EQ(p->sim.model.external_talk_time, 5000ms);
+  EXPECT_TRUE(p->sim.model.keep_call_log);
   ASSERT_TRUE(p->sim.generator.has_value());
   const auto& g = *p->sim.generator;
   EXPECT_EQ(g.rate, 2.5);
@@ -135,6 +136,24 @@ TEST(control, commands_steer_the_simulator) {
   EXPECT_EQ(run(R"({"cmd":"malformed","kind":"noise"})")["ok"], false);
   EXPECT_EQ(run(R"({"cmd":"dance"})")["ok"], false);
   EXPECT_EQ(run(R"({"nocmd":1})")["ok"], false);
+}
+
+TEST(control, calls_lists_each_inbound_call_when_the_log_is_kept) {
+  boost::asio::io_context loop;
+  auto config = small_sim();
+  simulator without(loop.get_executor(), config);
+  EXPECT_EQ(control_command(without, json::parse(R"({"cmd":"calls"})"))["ok"], false);
+  config.model.keep_call_log = true;
+  simulator sim(loop.get_executor(), config);
+  sim.start();
+  const auto call = control_command(sim, json::parse(R"({"cmd":"offer","route_point":"800"})"))["call"];
+  const auto listed = control_command(sim, json::parse(R"({"cmd":"calls"})"));
+  ASSERT_EQ(listed["ok"], true) << listed.dump();
+  ASSERT_EQ(listed["calls"].size(), 1u);
+  EXPECT_EQ(listed["calls"][0]["call"], call);
+  EXPECT_EQ(listed["calls"][0]["route_requested"], false);
+  EXPECT_EQ(listed["calls"][0]["default_routed"], true);
+  EXPECT_EQ(listed["calls"][0]["ended"], false);
 }
 
 TEST(control, one_json_line_in_one_json_line_out) {

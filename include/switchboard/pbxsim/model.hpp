@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <queue>
 #include <string>
@@ -33,6 +34,8 @@ struct model_config {
   // An outside number called by an operator answers after this delay and talks this long.
   std::chrono::milliseconds external_answer_delay{2000};
   std::chrono::milliseconds external_talk_time{30000};
+  // Remember every inbound call's routing fate (call_log()): tests match it against call records.
+  bool keep_call_log = false;
 };
 
 // An outside caller dialling into the PBX (what the generator produces).
@@ -64,6 +67,17 @@ struct model_stats {
   std::uint64_t answered = 0;   // inbound calls answered by an operator
   std::uint64_t completed = 0;  // calls cleared
   std::uint64_t active_calls = 0;
+};
+
+// What became of one inbound call, as far as routing goes (model_config::keep_call_log).
+struct call_fate {
+  std::string call;
+  bool route_requested = false;  // a RouteRequest went to a CTI link
+  bool routed_by_cti = false;    // delivered where a RouteSelect said
+  bool default_routed = false;   // went to the default device (no link, timeout, RouteEnd)
+  bool answered = false;
+  bool ended = false;
+  std::string continued_as;  // transfer or conference: the call's new id
 };
 
 enum class device_kind { operator_phone, route_point };
@@ -109,6 +123,8 @@ class call_model {
 
   const model_stats& stats() const noexcept { return stats_; }
   const model_config& config() const noexcept { return config_; }
+  // Every inbound call so far, oldest first (empty unless config().keep_call_log).
+  std::vector<call_fate> call_log() const;
   std::optional<agent_state> agent_state_of(std::string_view device) const;
   // The local connection state of `device` in `call_id`, std::nullopt when it has none.
   std::optional<csta::local_connection_state> state_of(std::string_view call_id, std::string_view device) const;
@@ -260,6 +276,8 @@ class call_model {
   std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<>> timers_;
   std::vector<output> outputs_;
   model_stats stats_;
+  std::map<std::uint64_t, call_fate> call_log_;
+  call_fate* fate_of(const call& c);
   std::uint64_t next_call_ = 1;
   std::uint64_t next_xref_ = 5001;
   std::uint32_t next_registration_ = 1;

@@ -41,6 +41,19 @@ csta::message csta_error(std::string_view choice, std::string_view value) {
   return csta::csta_error_code{csta::choice_value{std::string(choice), std::string(value)}};
 }
 
+call_fate* call_model::fate_of(const call& c) {
+  if (!config_.keep_call_log) return nullptr;
+  auto it = call_log_.find(c.id);
+  return it == call_log_.end() ? nullptr : &it->second;
+}
+
+std::vector<call_fate> call_model::call_log() const {
+  std::vector<call_fate> out;
+  out.reserve(call_log_.size());
+  for (const auto& [id, fate] : call_log_) out.push_back(fate);
+  return out;
+}
+
 call_model::call_model(model_config config) : config_(std::move(config)) {
   auto add = [&](const std::string& id, device_kind kind) {
     if (id.empty()) throw std::invalid_argument("pbxsim: empty device id");
@@ -295,6 +308,7 @@ std::optional<std::string> call_model::offer_call(const inbound_call& in, sim_ti
   if (!target) return std::nullopt;
   auto& c = new_call();
   c.inbound = true;
+  if (config_.keep_call_log) call_log_[c.id].call = call_text(c.id);
   c.calling = in.caller;
   c.called = in.dialled;
   c.correlator = in.correlator;
@@ -382,6 +396,7 @@ void call_model::answer(call& c, std::uint32_t device, sim_time now) {
   if (c.inbound && !c.answered) {
     c.answered = true;
     ++stats_.answered;
+    if (auto* f = fate_of(c)) f->answered = true;
     disarm(c, timer_kind::patience);
     arm(c, timer_kind::hang_up, now + c.talk_time);
   }
@@ -417,6 +432,7 @@ void call_model::start_routing(call& c, std::uint32_t rp, sim_time now) {
   c.route_registration = reg->id;
   dialogs_.emplace(c.route_xref, c.id);
   ++stats_.route_requests;
+  if (auto* f = fate_of(c)) f->route_requested = true;
   send_routing(reg->id, csta::route_request{.cross_ref_identifier = std::to_string(c.route_xref),
                                             .route_register_req_id = std::to_string(reg->id),
                                             .current_route = dev(devices_[rp].id),
@@ -464,6 +480,7 @@ void call_model::divert(call& c, std::uint32_t from, std::string_view to, std::s
 
 void call_model::route_to_default(call& c, sim_time now) {
   ++stats_.default_routed;
+  if (auto* f = fate_of(c)) f->default_routed = true;
   const auto target = default_device_;
   const auto& target_id = devices_[target].id;
   if (!is_busy(target)) {
@@ -575,6 +592,7 @@ void call_model::clear_call(call& c, std::string_view cause, sim_time now) {
       freed.push_back(device);
     }
   }
+  if (auto* f = fate_of(c)) f->ended = true;
   calls_.erase(c.id);
   --stats_.active_calls;
   ++stats_.completed;
@@ -804,6 +822,10 @@ call_model::merge_result call_model::merge(std::initializer_list<call*> olds, st
     if (const auto due = std::exchange(n.due[k], std::nullopt)) arm(n, static_cast<timer_kind>(k), std::max(*due, now));
   }
   for (auto* old : olds) {
+    if (auto* f = fate_of(*old)) {
+      f->continued_as = call_text(n.id);
+      if (n.inbound) call_log_[n.id].call = call_text(n.id);
+    }
     calls_.erase(old->id);
     --stats_.active_calls;
   }
@@ -1059,6 +1081,7 @@ call_model::reply call_model::on(const csta::route_select& r, sim_time now) {
     return std::nullopt;
   }
   ++stats_.routed_by_cti;
+  if (auto* f = fate_of(*c)) f->routed_by_cti = true;
   if (r.route_used_req.value_or(false)) {
     send_routing(c->route_registration, csta::route_used{.cross_ref_identifier = r.cross_ref_identifier,
                                                          .route_register_req_id = r.route_register_req_id,

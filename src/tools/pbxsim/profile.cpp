@@ -152,6 +152,7 @@ result<profile> parse_profile(const json& j, profile base) {
     }
     m.external_answer_delay = ms(get<long long>(j, "external_answer_ms", m.external_answer_delay.count()));
     m.external_talk_time = ms(get<long long>(j, "external_talk_ms", m.external_talk_time.count()));
+    m.keep_call_log = get<bool>(j, "keep_call_log", m.keep_call_log);
 
     if (j.contains("generator")) {
       const auto& g = j.at("generator");
@@ -287,6 +288,19 @@ json control_command(simulator& sim, const json& command, const std::function<vo
       if (!sim.hang_up(get<std::string>(command, "call", ""))) return fail("hang_up: no such outside call");
       return json{{"ok", true}};
     }
+    if (cmd == "calls") {
+      if (!sim.model().config().keep_call_log) return fail("calls: start the simulator with keep_call_log");
+      auto calls = json::array();
+      for (const auto& f : sim.model().call_log())
+        calls.push_back(json{{"call", f.call},
+                             {"route_requested", f.route_requested},
+                             {"routed_by_cti", f.routed_by_cti},
+                             {"default_routed", f.default_routed},
+                             {"answered", f.answered},
+                             {"ended", f.ended},
+                             {"continued_as", f.continued_as}});
+      return json{{"ok", true}, {"calls", std::move(calls)}};
+    }
     if (cmd == "stop") {
       if (stop) stop();
       return json{{"ok", true}};
@@ -296,7 +310,7 @@ json control_command(simulator& sim, const json& command, const std::function<vo
   }
   return fail("unknown cmd \"" + cmd +
               "\" (stats, set_rate, drop_link, silence_heartbeats, delay_responses, withhold, malformed, offer, "
-              "hang_up, stop)");
+              "hang_up, calls, stop)");
 }
 
 // ---- control port -------------------------------------------------------------------------------
