@@ -237,6 +237,34 @@ void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_poi
   if (c.live.size() <= 1) end_call(c, now, out);
 }
 
+void call_tracker::resync(const pbx::resynced& snapshot, time_point now, std::vector<call_update>& out) {
+  const auto& device = snapshot.device;
+  std::vector<pbx::event> missed;
+  std::unordered_set<pbx::call_id> there;
+  for (const auto& entry : snapshot.calls) {
+    there.insert(entry.connection.call);
+    const auto* c = find(entry.connection.call);
+    if (!c) continue;  // calls that began in the gap were never offered to us
+    if (!c->live.count(device))
+      missed.push_back(pbx::call_delivered{.connection = entry.connection,
+                                           .alerting = pbx::party::known(device),
+                                           .calling = pbx::party::known(c->caller),
+                                           .called = pbx::party::known(c->dialled)});
+    const bool connected =
+        entry.state == pbx::connection_state::connected || entry.state == pbx::connection_state::hold;
+    if (connected && c->talking_at != device)
+      missed.push_back(pbx::call_established{.connection = entry.connection, .answering = pbx::party::known(device)});
+  }
+  for (const auto& [id, c] : calls_)
+    if (c.live.count(device) && !there.count(id))
+      missed.push_back(pbx::connection_cleared{
+          .connection = {id, device}, .releasing = pbx::party::known(device), .cause = "resync"});
+  for (const auto& event : missed) {
+    auto updates = on_event(event, now);
+    out.insert(out.end(), std::make_move_iterator(updates.begin()), std::make_move_iterator(updates.end()));
+  }
+}
+
 std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point now) {
   std::vector<call_update> out;
   std::visit(overloaded{
@@ -368,6 +396,7 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                    }
                    if (auto* c = find_mutable(ev.call)) end_call(*c, now, out);
                  },
+                 [&](const pbx::resynced& ev) { resync(ev, now, out); },
                  [&](const auto&) {},
              },
              e);

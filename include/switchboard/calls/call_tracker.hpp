@@ -92,6 +92,9 @@ class call_tracker {
   bool is_operator_device(const pbx::device_id& device) const;
 
   // Feeds one PBX event; returns what changed (often nothing, e.g. for route points' echoes).
+  // A `resynced` snapshot after a reconnect counts as the events the link lost: calls the
+  // device left meanwhile are left (and end with their last party), known calls found there
+  // arrived or were answered there.
   std::vector<call_update> on_event(const pbx::event& e, time_point now);
 
   // The router put the call in a queue / sent it to a non-operator destination.
@@ -123,6 +126,8 @@ class call_tracker {
              time_point now, std::vector<call_update>& out);
   // The main call a consultation call belongs to, or the call itself.
   tracked_call* main_call(const pbx::call_id& call);
+  // After a reconnect, one device's snapshot: replays what the gap swallowed as events.
+  void resync(const pbx::resynced& snapshot, time_point now, std::vector<call_update>& out);
 
   std::unordered_map<pbx::call_id, tracked_call> calls_;
   std::unordered_map<pbx::call_id, pbx::call_id> consultation_of_;  // consultation call -> main call
