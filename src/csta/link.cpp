@@ -349,7 +349,11 @@ asio::awaitable<result<void>> csta_link::register_devices() {
 }
 
 asio::awaitable<void> csta_link::resync() {
-  for (const auto& device : monitored_devices()) {
+  // Phones before route points: a call that left a route point during the gap is then found
+  // where it went before the route point's snapshot says it is gone.
+  std::vector<std::string> devices = config_.devices;
+  devices.insert(devices.end(), config_.route_points.begin(), config_.route_points.end());
+  for (const auto& device : devices) {
     auto r = co_await call<snapshot_device_response>(snapshot_device{device}, false);
     if (r) {
       emit(pbx::resynced{device, to_snapshot(*r)});
