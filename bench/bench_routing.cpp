@@ -1,8 +1,10 @@
 // Route decisions against PostgreSQL: latency (p50/p99) of one offer_call and decisions per
 // second at 1,000 and 10,000 operators (50 queues, 20 skills, 50 rules), beside one plain
 // SELECT 1 round trip through the same pool in the same run, so the figures read as "x round
-// trips". Needs SWITCHBOARD_BENCH_DATABASE_URL (an admin URL); makes, migrates and drops its own
-// database (kept with SWITCHBOARD_BENCH_KEEP=1, for EXPLAIN ANALYZE by hand).
+// trips". Beside the wall clock, the server's side of each sequential request: CPU time of its
+// backend and time it waited for a CPU, which tell the work PostgreSQL does from the load of a
+// shared machine. Needs SWITCHBOARD_BENCH_DATABASE_URL (an admin URL); makes, migrates and
+// drops its own database (kept with SWITCHBOARD_BENCH_KEEP=1, for EXPLAIN ANALYZE by hand).
 #include "switchboard/store/migrations.hpp"
 #include "switchboard/store/pool.hpp"
 #include "switchboard/store/routing_queries.hpp"
@@ -19,6 +21,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -60,6 +64,58 @@ T run_on(asio::io_context& loop, asio::awaitable<T> task) {
   loop.run();
   loop.restart();
   return future.get();
+}
+
+// Where the backend of a one-connection pool has spent its life so far: on a CPU, and runnable
+// but waiting for one (Linux /proc/self/schedstat, read by the backend itself; superuser only).
+struct backend_clock {
+  double cpu_us = 0;
+  double wait_us = 0;
+};
+
+std::optional<backend_clock> read_backend_clock(asio::io_context& loop, store::connection_pool& solo) {
+  auto text = run_on(loop, solo.run([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT pg_read_file('/proc/self/schedstat')")[0][0].as<std::string>();
+  }));
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
+  double cpu_ns = 0;
+  double wait_ns = 0;
+  if (!(in >> cpu_ns >> wait_ns)) return std::nullopt;
+  return backend_clock{cpu_ns / 1000, wait_ns / 1000};
+}
+
+// Wall time of each request, and its backend's CPU and CPU-wait time when they can be read.
+struct samples {
+  std::vector<double> wall_us;
+  std::vector<double> cpu_us;
+  std::vector<double> wait_us;
+};
+
+// Times one request on the one-connection pool; the backend clock is read outside the timed part.
+template <class Request>
+auto timed(asio::io_context& loop, store::connection_pool& solo, samples& out, Request request) {
+  const auto before = read_backend_clock(loop, solo);
+  const auto start = clock_type::now();
+  auto answer = run_on(loop, request());
+  out.wall_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+  const auto after = before ? read_backend_clock(loop, solo) : std::nullopt;
+  if (before && after) {
+    out.cpu_us.push_back(after->cpu_us - before->cpu_us);
+    out.wait_us.push_back(after->wait_us - before->wait_us);
+  }
+  return answer;
+}
+
+void print_server_side(const char* what, const samples& s) {
+  if (s.cpu_us.empty()) return;
+  const auto cpu = summarise(s.cpu_us);
+  const auto wait = summarise(s.wait_us);
+  std::printf(
+      "    server side: backend CPU p50 %5.0f us  p99 %5.0f us  mean %5.0f us;  waiting for a CPU p50 %5.0f us  p99 "
+      "%5.0f us  mean %5.0f us  (%s)\n",
+      cpu.p50_us, cpu.p99_us, cpu.mean_us, wait.p50_us, wait.p99_us, wait.mean_us, what);
 }
 
 void exec(store::connection_pool& pool, const std::string& sql, int operators = 0) {
@@ -160,42 +216,44 @@ void run(const std::string& admin_url, int operators, bool keep) {
   }
   const auto url = store::url_with_database(admin_url, name);
   if (auto m = store::migrate(url); !m) throw std::runtime_error(m.error().message());
-  store::connection_pool pool({.url = url, .size = 4, .statement_timeout = std::chrono::milliseconds(60000)});
+  const store::pool_config options{.url = url, .size = 4, .statement_timeout = std::chrono::milliseconds(60000)};
+  store::connection_pool pool(options);
   seed(pool, operators);
   asio::io_context loop;
+  // the sequential requests: one connection, so its backend's clock is the one read
+  auto solo_options = options;
+  solo_options.size = 1;
+  store::connection_pool solo(solo_options);
 
-  std::vector<double> trip_us;
+  samples trips;
   for (int i = 0; i < round_trips; ++i) {
-    const auto start = clock_type::now();
-    auto one = run_on(loop, pool.run([](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      return tx.exec("SELECT 1")[0][0].as<int>();
-    }));
-    trip_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+    auto one = timed(loop, solo, trips, [&] {
+      return solo.run([](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        return tx.exec("SELECT 1")[0][0].as<int>();
+      });
+    });
     if (!one) throw std::runtime_error(one.error().message());
   }
 
-  std::vector<double> decision_us;
+  samples decided;
   int reserved = 0;
   for (int i = 0; i < decisions; ++i) {
     const auto offer = offer_for(i);
-    const auto start = clock_type::now();
-    auto d = run_on(loop, store::offer_call(pool, offer));
-    decision_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+    auto d = timed(loop, solo, decided, [&] { return store::offer_call(solo, offer); });
     if (!d) throw std::runtime_error(d.error().message());
     if (d->kind == store::route_kind::operator_reserved) ++reserved;
-    run_on(loop, finish(pool, *d));
+    run_on(loop, finish(solo, *d));
     if (i % 1000 == 999) exec(pool, "SELECT refresh_queue_stats()");  // the router does this every 5 s
   }
 
-  std::vector<double> queued_us;
+  samples queued_samples;
   for (int i = 0; i < queued_decisions; ++i) {
     const auto offer = offer_for(decisions + i, "rp-wait");
-    const auto start = clock_type::now();
-    auto d = run_on(loop, store::offer_call(pool, offer));
-    queued_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+    auto d = timed(loop, solo, queued_samples, [&] { return store::offer_call(solo, offer); });
     if (!d || d->kind != store::route_kind::queued) throw std::runtime_error("the queued path did not queue");
   }
+  solo.close();
 
   // Throughput: 16 callers on one loop share the pool's 4 connections, each finishing its call.
   int next = 0;
@@ -214,19 +272,22 @@ void run(const std::string& admin_url, int operators, bool keep) {
   loop.restart();
   const double wall_s = std::chrono::duration<double>(clock_type::now() - wall_start).count();
 
-  const auto trip = summarise(trip_us);
-  const auto decision = summarise(decision_us);
-  const auto queued = summarise(queued_us);
+  const auto trip = summarise(trips.wall_us);
+  const auto decision = summarise(decided.wall_us);
+  const auto queued = summarise(queued_samples.wall_us);
   std::printf("operators %d, queues %d, skills %d, rules %d\n", operators, queues + 1, skills, queues);
   std::printf("  SELECT 1 round trip     p50 %7.0f us  p99 %7.0f us  mean %7.0f us  (%d trips)\n", trip.p50_us,
               trip.p99_us, trip.mean_us, round_trips);
+  print_server_side("SELECT 1: what reading the clock itself costs", trips);
   std::printf(
       "  route decision          p50 %7.0f us  p99 %7.0f us  mean %7.0f us  (%d, %d reserved) = %.1fx / %.1fx a round "
       "trip (p50 / p99); %.0f decisions/s on one connection\n",
       decision.p50_us, decision.p99_us, decision.mean_us, decisions, reserved, decision.p50_us / trip.p50_us,
       decision.p99_us / trip.p99_us, 1e6 / decision.mean_us);
+  print_server_side("route decision", decided);
   std::printf("  queued decision         p50 %7.0f us  p99 %7.0f us  mean %7.0f us  (%d, queue grows to %d)\n",
               queued.p50_us, queued.p99_us, queued.mean_us, queued_decisions, queued_decisions);
+  print_server_side("queued decision", queued_samples);
   std::printf("  throughput              %.0f decisions/s (%d callers, 4 connections, each call also finished)\n",
               concurrent_decisions / wall_s, concurrency);
   std::fflush(stdout);

@@ -478,6 +478,74 @@ TEST(RoutingSql, PickCallTakesTheBestCallHeMayServePriorityThenAge) {
   EXPECT_EQ(w.scalar("SELECT count(*) FROM waiting_calls WHERE call_id = $1", not_for_him.call_id), "1");
 }
 
+// ---- the call record of a decision -------------------------------------------------------------------
+
+TEST(RoutingSql, TheCallsRowSaysItsQueueWhicheverWayTheCallWasServed) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1});
+  const auto t = w.tenant("rec");
+  const auto q = w.queue(t, "q", {{"english", 1}});
+  const auto backup = w.queue(t, "backup", {{"french", 1}});
+  const auto first = w.queue(t, "first", {{"spanish", 1}},
+                             "overflow_queue_id = " + std::to_string(backup) + ", overflow_after_seconds = 0");
+  w.route_point(t, "rp", q);
+  w.route_point(t, "rp-first", first);
+  const auto record = [&](std::int64_t call_id) {
+    return w.scalar(
+        "SELECT queue_id || ' ' || coalesce(final_queue_id::text, '-') || ' ' || (queued_at = offered_at) || ' ' || "
+        "(SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events e WHERE e.call_id = c.call_id) "
+        "FROM calls c WHERE call_id = $1",
+        call_id);
+  };
+  const auto queue_text = [](std::int64_t id) { return std::to_string(id); };
+
+  // an operator at once: first queue, final queue and queue time written with the reservation
+  const auto english = w.operator_(t, "english", {{"english", 3}});
+  const auto at_once = decide(pool, offer_at("rp"));
+  ASSERT_EQ(at_once.kind, route_kind::operator_reserved);
+  EXPECT_EQ(record(at_once.call_id), queue_text(q) + " " + queue_text(q) + " true offered,reserved");
+
+  // queued, then taken by an operator who became ready
+  const auto queued = decide(pool, offer_at("rp"));
+  ASSERT_EQ(queued.kind, route_kind::queued);
+  EXPECT_EQ(record(queued.call_id), queue_text(q) + " - true offered");
+  w.finish_call(english);
+  ASSERT_TRUE(sync(store::pick_call(pool, english, std::chrono::seconds(10)))->has_value());
+  EXPECT_EQ(record(queued.call_id), queue_text(q) + " " + queue_text(q) + " true offered,reserved");
+
+  // overflow at once: offered to the backup queue from the start, and served from it
+  const auto spilled = decide(pool, offer_at("rp-first"));
+  ASSERT_EQ(spilled.kind, route_kind::queued);
+  EXPECT_EQ(w.scalar("SELECT also_queue_ids::text FROM waiting_calls WHERE call_id = $1", spilled.call_id),
+            "{" + queue_text(backup) + "}");
+  const auto french = w.operator_(t, "french", {{"french", 2}});
+  const auto served = recheck(pool, spilled.call_id);
+  EXPECT_EQ(served.kind, route_kind::operator_reserved);
+  EXPECT_EQ(served.operator_id, french);
+  EXPECT_EQ(record(spilled.call_id), queue_text(first) + " " + queue_text(first) + " true offered,reserved");
+
+  // an admin's pick_operator that writes no calls row: the call still says its queue and when
+  w.exec(R"(CREATE OR REPLACE FUNCTION pick_operator(p_call_id bigint, p_reserve_seconds integer DEFAULT 10)
+    RETURNS TABLE (operator_id bigint, device text) LANGUAGE plpgsql AS $$
+    #variable_conflict use_column
+    BEGIN
+      RETURN QUERY
+      WITH gone AS (DELETE FROM waiting_calls wc WHERE wc.call_id = p_call_id RETURNING wc.tenant_id),
+      candidate AS (
+        SELECT p.operator_id FROM presence p JOIN gone g ON g.tenant_id = p.tenant_id
+         WHERE p.state = 'ready' ORDER BY p.operator_id DESC LIMIT 1 FOR UPDATE OF p SKIP LOCKED)
+      UPDATE presence p SET state = 'reserved', current_call_id = p_call_id, since = now(),
+             reserved_until = now() + make_interval(secs => p_reserve_seconds)
+        FROM candidate c WHERE p.operator_id = c.operator_id
+      RETURNING p.operator_id, p.device;
+    END $$)");
+  const auto newest = w.operator_(t, "newest", {});
+  const auto by_admin = decide(pool, offer_at("rp"));
+  ASSERT_EQ(by_admin.kind, route_kind::operator_reserved);
+  EXPECT_EQ(by_admin.operator_id, newest);
+  EXPECT_EQ(record(by_admin.call_id), queue_text(q) + " - true offered");
+}
+
 // ---- reservations, screen pop ------------------------------------------------------------------------
 
 TEST(RoutingSql, ReservationsExpireConfirmAndRelease) {
