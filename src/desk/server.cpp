@@ -14,6 +14,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -181,6 +182,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::unordered_map<std::int64_t, std::shared_ptr<agent>> by_operator;
   std::unordered_map<std::string, std::shared_ptr<agent>> by_token;
   std::unordered_map<std::int64_t, std::vector<std::weak_ptr<connection>>> supervisors;  // by tenant
+  // Login and name of every operator seen, to apply NOTIFY rows (which lack them) without a read.
+  std::unordered_map<std::int64_t, std::pair<std::string, std::string>> names;
   std::unordered_map<std::int64_t, state_event> last_seen;  // what supervisors were last told, per operator
 
   impl(asio::any_io_executor l, server_config c, store::connection_pool& p, command_handler& h)
@@ -317,6 +320,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   // A presence row arrived (our change, a NOTIFY, a reload): tell his desktop and supervisors.
   void apply_presence(const store::operator_presence& p) {
+    if (!p.login.empty()) names.insert_or_assign(p.operator_id, std::pair(p.login, p.full_name));
     auto it = by_operator.find(p.operator_id);
     std::shared_ptr<agent> a = it == by_operator.end() ? nullptr : it->second;
     auto ev = state_from(p, a ? a->pending_not_ready : std::nullopt);
@@ -1002,6 +1006,18 @@ bool server::watched(std::int64_t tenant_id) const {
   const auto it = impl_->supervisors.find(tenant_id);
   return it != impl_->supervisors.end() &&
          std::any_of(it->second.begin(), it->second.end(), [](const auto& w) { return !w.expired(); });
+}
+void server::presence_notified(store::operator_presence row) {
+  asio::dispatch(impl_->loop, [self = impl_, row = std::move(row)]() mutable {
+    const auto known = self->names.find(row.operator_id);
+    if (known == self->names.end()) {
+      asio::co_spawn(self->loop, self->reload_presence(row.operator_id), asio::detached);
+      return;
+    }
+    row.login = known->second.first;
+    row.full_name = known->second.second;
+    self->apply_presence(row);
+  });
 }
 void server::presence_changed(std::int64_t operator_id) {
   asio::co_spawn(

@@ -4,6 +4,8 @@
 
 #include "switchboard/store/pool.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace switchboard::store {
 namespace {
 
@@ -158,6 +160,29 @@ asio::awaitable<result<tenant_view>> load_tenant_view(connection_pool& pool, std
     tx.commit();
     return view;
   });
+}
+
+std::optional<operator_presence> presence_from_notification(std::string_view payload) {
+  const auto j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  const auto integer = [&](const char* key) { return j.contains(key) && j[key].is_number_integer(); };
+  const auto text = [&](const char* key) { return j.contains(key) && j[key].is_string(); };
+  const auto text_or_null = [&](const char* key) {
+    return j.contains(key) && (j[key].is_string() || j[key].is_null());
+  };
+  if (!integer("operator_id") || !integer("tenant_id") || !text("state") || !text("since") || !text_or_null("reason") ||
+      !text_or_null("device") || !j.contains("current_call_id") ||
+      !(j["current_call_id"].is_null() || j["current_call_id"].is_number_integer()))
+    return std::nullopt;
+  operator_presence p;
+  p.operator_id = j["operator_id"].get<std::int64_t>();
+  p.tenant_id = j["tenant_id"].get<std::int64_t>();
+  p.state = j["state"].get<std::string>();
+  if (j["reason"].is_string()) p.reason = j["reason"].get<std::string>();
+  p.since = j["since"].get<std::string>();
+  if (j["device"].is_string()) p.device = j["device"].get<std::string>();
+  if (j["current_call_id"].is_number_integer()) p.current_call_id = j["current_call_id"].get<std::int64_t>();
+  return p;
 }
 
 }  // namespace switchboard::store

@@ -108,6 +108,20 @@ TEST_F(CallRecords, ARefusedWriteLosesNothingElseInTheBatch) {
   EXPECT_EQ(db_.scalar("SELECT talk_seconds IS NULL FROM calls WHERE call_id = 2"), "t");
 }
 
+TEST_F(CallRecords, AFailureLateInABatchWritesTheEarlierOnesOnce) {
+  // The batch first runs without savepoints; the failure rolls it back and it is replayed.
+  auto report = apply({
+      store::call_journal_entry{.call_id = 2, .kind = "note", .detail = {{"why", "before"}}, .at = now_},
+      store::call_finished{.call_id = 2, .disposition = "abandoned_waiting", .at = now_},
+      move(2, {"ready"}, "not_ready"),  // no reason: PostgreSQL refuses it
+  });
+  ASSERT_EQ(report.failed.size(), 1u);
+  EXPECT_EQ(report.failed[0].first, 2u);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM call_events WHERE call_id = 2 AND kind = 'note'"), "1");
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM call_events WHERE call_id = 2 AND kind = 'ended'"), "1");
+  EXPECT_EQ(state_of(2), "ready");
+}
+
 TEST_F(CallRecords, EndingTwiceKeepsTheFirstEnd) {
   apply({store::call_finished{.call_id = 2, .disposition = "abandoned_waiting", .at = now_}});
   apply({store::call_finished{.call_id = 2, .disposition = "answered", .at = now_ + 5s}});

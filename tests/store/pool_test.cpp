@@ -3,6 +3,7 @@
 #include "switchboard/store/pool.hpp"
 #include "coro_test.hpp"
 #include "switchboard/store/listener.hpp"
+#include "switchboard/store/operator_queries.hpp"
 #include "test_database.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -161,4 +162,60 @@ TEST(Urls, DatabaseNameIsReplacedInBothForms) {
 }
 
 }  // namespace
+// Migration 0040: the presence NOTIFY carries the row, so nodes need not read it back.
+TEST(Listener, PresenceNotificationCarriesTheRowLoadPresenceReads) {
+  testing::test_database db;
+  db.exec(
+      "INSERT INTO tenants (code, name) VALUES ('acme', 'Acme');"
+      "INSERT INTO operators (tenant_id, login, password_hash, full_name) VALUES "
+      "(1, 'alice', hash_password('pw'), 'Alice')");
+  asio::io_context loop;
+  asio::thread_pool blocking(1);
+  std::vector<std::string> payloads;
+  store::notification_listener listener(loop.get_executor(), blocking.get_executor(), {.url = db.url()}, {"presence"},
+                                        [&](const store::notification& n) { payloads.push_back(n.payload); });
+  listener.start();
+  store::connection_pool pool({.url = db.url(), .size = 1});
+  std::optional<store::operator_presence> loaded;
+  run_coroutine(loop, [&]() -> asio::awaitable<void> {
+    asio::steady_timer wait(loop);
+    while (!listener.listening()) {
+      wait.expires_after(std::chrono::milliseconds(10));
+      co_await wait.async_wait(asio::use_awaitable);
+    }
+    auto moved = co_await pool.run([](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec("UPDATE presence SET state = 'not_ready', reason = 'lunch', device = '2001' WHERE operator_id = 1");
+      tx.commit();
+    });
+    CO_ASSERT_TRUE(moved.has_value());
+    for (int i = 0; i < 500 && payloads.empty(); ++i) {
+      wait.expires_after(std::chrono::milliseconds(10));
+      co_await wait.async_wait(asio::use_awaitable);
+    }
+    auto row = co_await store::load_presence(pool, 1);
+    CO_ASSERT_TRUE(row.has_value());
+    loaded = *row;
+  });
+  listener.stop();
+  loop.run_for(std::chrono::milliseconds(100));
+  blocking.join();
+  ASSERT_EQ(payloads.size(), 1u);
+  ASSERT_TRUE(loaded.has_value());
+  const auto notified = store::presence_from_notification(payloads[0]);
+  ASSERT_TRUE(notified.has_value()) << payloads[0];
+  EXPECT_EQ(notified->operator_id, loaded->operator_id);
+  EXPECT_EQ(notified->tenant_id, loaded->tenant_id);
+  EXPECT_EQ(notified->state, "not_ready");
+  EXPECT_EQ(notified->state, loaded->state);
+  EXPECT_EQ(notified->reason, loaded->reason);
+  EXPECT_EQ(notified->since, loaded->since);
+  EXPECT_EQ(notified->device, loaded->device);
+  EXPECT_EQ(notified->current_call_id, loaded->current_call_id);
+  EXPECT_TRUE(notified->login.empty()) << "names are not in the payload";
+  // Not a row (an older schema's payload, or garbage): nothing, and the caller reads it back.
+  EXPECT_FALSE(store::presence_from_notification(R"({"operator_id": 1, "state": "ready"})").has_value());
+  EXPECT_FALSE(store::presence_from_notification("not json").has_value());
+}
+
 }  // namespace switchboard

@@ -65,7 +65,8 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   // NOTIFY presence (any node): refresh the operator's device, tell his desktop, and hand him a
   // waiting call when he became ready.
   void presence_changed(std::int64_t operator_id, const std::string& state);
-  // The payload of NOTIFY presence ({"operator_id": .., "state": ..}); ignores anything else.
+  // The payload of NOTIFY presence (the row, or at least {"operator_id": .., "state": ..});
+  // ignores anything else.
   void presence_notification(const std::string& payload);
 
   // routing::decision_sink
@@ -84,6 +85,9 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   std::size_t pending_writes() const noexcept;
 
  private:
+  // What follows an operator's new state here: his device, and a waiting call when ready.
+  void follow_presence(std::int64_t operator_id, const std::string& state);
+
   struct state;
   std::shared_ptr<state> state_;
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "switchboard/desk/protocol.hpp"
+#include "switchboard/store/operator_queries.hpp"
 
 #include <cstdint>
 
@@ -29,6 +30,9 @@ class hub {
   // The presence row of an operator changed (LISTEN presence, on any node): the desk re-reads
   // it, updates his desktop and his tenant's supervisors, and applies a pending not-ready.
   virtual void presence_changed(std::int64_t operator_id) = 0;
+  // The same with the row the NOTIFY carried (login and full name empty): applied as it is when
+  // the desk knows the operator's names, else read back.
+  virtual void presence_notified(store::operator_presence row) = 0;
 };
 
 }  // namespace switchboard::desk

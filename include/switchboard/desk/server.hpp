@@ -83,6 +83,7 @@ class server final : public hub {
   void publish_stats(std::int64_t tenant_id, stats_event stats) override;
   bool watched(std::int64_t tenant_id) const override;
   void presence_changed(std::int64_t operator_id) override;
+  void presence_notified(store::operator_presence row) override;
 
   struct impl;
 

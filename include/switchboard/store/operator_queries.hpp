@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace switchboard::store {
@@ -69,6 +70,10 @@ boost::asio::awaitable<result<operator_presence>> log_in(connection_pool& pool, 
 // His presence; none when he does not exist (in `tenant_id`, when given).
 boost::asio::awaitable<result<std::optional<operator_presence>>> load_presence(
     connection_pool& pool, std::int64_t operator_id, std::optional<std::int64_t> tenant_id = std::nullopt);
+
+// The presence row a `presence` NOTIFY carries (migration 0040), without login and full name
+// (left empty). Nothing when the payload is not such a row (e.g. from an older schema).
+std::optional<operator_presence> presence_from_notification(std::string_view payload);
 
 // Ready (from not ready), not ready with `reason` (from ready, not ready, wrap-up) or logged out
 // (from the same), in one conditional UPDATE so a concurrent reservation by the router wins
