@@ -69,9 +69,12 @@ TEST_F(Constraints, ADeviceBelongsToAtMostOneLoggedInOperator) {
   db_.exec("UPDATE presence SET state = 'ready', device = '2001' WHERE operator_id = 2");
 }
 
-TEST_F(Constraints, ACallIsWithOneOperatorAtATime) {
-  db_.exec("UPDATE presence SET state = 'talking', device = '2001', current_call_id = 1 WHERE operator_id = 1");
+TEST_F(Constraints, ACallIsOfferedToOneOperatorAtATime) {
+  db_.exec("UPDATE presence SET state = 'ringing', device = '2001', current_call_id = 1 WHERE operator_id = 1");
   expect_refused("UPDATE presence SET state = 'ringing', device = '2002', current_call_id = 1 WHERE operator_id = 2");
+  // Once answered, a conference (or a transfer, the first operator in wrap-up) has it at two.
+  db_.exec("UPDATE presence SET state = 'talking' WHERE operator_id = 1");
+  db_.exec("UPDATE presence SET state = 'talking', device = '2002', current_call_id = 1 WHERE operator_id = 2");
 }
 
 TEST_F(Constraints, ReservationHasADeadline) {
