@@ -5,8 +5,8 @@
 
 #include "switchboard/log.hpp"
 #include "switchboard/routing/pbx_adapter.hpp"
-#include "switchboard/store/routing_queries.hpp"
 #include "switchboard/store/operator_queries.hpp"
+#include "switchboard/store/routing_queries.hpp"
 #include "switchboard/store/stats_queries.hpp"
 
 #include <fmt/format.h>
@@ -50,6 +50,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_set<pbx::call_id> left_to_pbx;
   // Operators offered a call whose phone has not rung yet: pbx call id -> operator.
   std::unordered_map<pbx::call_id, std::int64_t> offered_to;
+  // Calls told to ring an operator's phone that has not rung yet: pbx call id -> that phone.
+  std::unordered_map<pbx::call_id, pbx::device_id> sent_to;
+  // Screen pops waiting for the customer record, (operator, call record) -> the call's events
+  // for that operator meanwhile: the desktop gets the pop first, then the call's story in order.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<desk::call_event>> popping;
+  // Calls that ended before the router's decision named their record: kept a while, so the
+  // record is closed with the real end when the decision comes.
+  std::unordered_map<pbx::call_id, tracked_call> ended_unrecorded;
   std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
@@ -235,13 +243,17 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // else than the phone of the operator it was offered to (that offer is void).
   void on_diverted(const pbx::call_diverted& diverted) {
     const auto& call = diverted.connection.call;
-    if (left_to_pbx.erase(call)) tracker.mark_routed_elsewhere(call, call_disposition::default_routed);
-    auto offered = offered_to.find(call);
-    if (offered == offered_to.end()) return;
-    auto device = device_of_operator.find(offered->second);
-    if (device != device_of_operator.end() && device->second == diverted.new_destination.number) return;
-    if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
-    offered_to.erase(offered);
+    bool by_itself = left_to_pbx.erase(call) > 0;
+    if (auto sent = sent_to.find(call); sent != sent_to.end() && sent->second != diverted.new_destination.number) {
+      by_itself = true;  // its routeing timer won the race against our route select
+      sent_to.erase(sent);
+    }
+    if (!by_itself) return;
+    tracker.mark_routed_elsewhere(call, call_disposition::default_routed);
+    if (auto offered = offered_to.find(call); offered != offered_to.end()) {
+      if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
+      offered_to.erase(offered);
+    }
   }
 
   // The PBX ended a held routing dialog (its routeing timer, or the caller left): the call is
@@ -255,7 +267,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     left_to_pbx.insert(held->first);
     held_dialogs.erase(held);
     if (record == 0) return;
-    log->info("call {} left its route point while waiting ({}): no longer offered to operators", record, reason);
+    log->debug("call {} left its route point while waiting ({}): no longer offered to operators", record, reason);
     auto self = shared_from_this();
     auto withdraw = [self, record]() -> asio::awaitable<void> {
       if (self->router) co_await self->router->call_ended(record);
@@ -269,6 +281,31 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     if (c.record_id == 0) return;
     notify_desk(op, c, desk::call_state::ended);
     give_back(op, c.record_id);
+  }
+
+  void keep_unrecorded(const tracked_call& c) {
+    const auto horizon = std::chrono::system_clock::now() - std::chrono::minutes(2);
+    std::erase_if(ended_unrecorded, [&](const auto& entry) { return entry.second.ended_at < horizon; });
+    ended_unrecorded[c.pbx_id] = c;
+  }
+
+  // The router named the record of a call that has ended meanwhile: the record gets its end, and
+  // the call leaves the queue it may have been put in. False when the call is not one of those.
+  bool finish_unrecorded(const pbx::call_id& call, std::int64_t record_id) {
+    auto it = ended_unrecorded.find(call);
+    if (it == ended_unrecorded.end() || record_id == 0) return false;
+    const auto& c = it->second;
+    write(store::call_finished{.call_id = record_id,
+                               .disposition = std::string(to_string(c.disposition.value_or(call_disposition::closed))),
+                               .held = c.held_total,
+                               .at = c.ended_at.value_or(std::chrono::system_clock::now())});
+    ended_unrecorded.erase(it);
+    auto self = shared_from_this();
+    auto withdraw = [self, record_id]() -> asio::awaitable<void> {
+      if (self->router) co_await self->router->call_ended(record_id);
+    };
+    asio::co_spawn(loop, std::move(withdraw), asio::detached);
+    return true;
   }
 
   // Ends the operator's reservation for a call that will not ring at him.
@@ -292,6 +329,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     if (!hub || op == 0 || c.record_id == 0) return;
     desk::call_event ev{.call_id = c.record_id, .state = st, .caller = c.caller, .dialled = c.dialled};
     if (!other.empty()) ev.consult_number = std::move(other);
+    if (auto held = popping.find({op, c.record_id}); held != popping.end()) {
+      held->second.push_back(std::move(ev));  // after the screen pop, which is still on its way
+      return;
+    }
     hub->call_update(op, std::move(ev));
   }
 
@@ -316,6 +357,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       case call_update::kind::ringing:
         if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end() && offered->second == op)
           offered_to.erase(offered);
+        sent_to.erase(c.pbx_id);
         if (op && c.record_id) {
           write(store::presence_move{.operator_id = op,
                                      .from = {"reserved", "ready", "not_ready", "wrap_up"},
@@ -388,6 +430,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         break;
       case call_update::kind::ended: {
         ++counters.calls_ended;
+        if (!c.record_id) keep_unrecorded(c);
         if (c.record_id) {
           write(store::call_finished{.call_id = c.record_id,
                                      .disposition = std::string(to_string(*c.disposition)),
@@ -409,6 +452,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         parked_at.erase(c.pbx_id);
         held_dialogs.erase(c.pbx_id);
         left_to_pbx.erase(c.pbx_id);
+        sent_to.erase(c.pbx_id);
         break;
       }
     }
@@ -605,10 +649,12 @@ void call_centre::presence_notification(const std::string& payload) {
 
 void call_centre::route_select(const routing::route_select_answer& answer) {
   auto& s = *state_;
+  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id)) return;  // the caller hung up meanwhile
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
   if (answer.queue_id) s.queue_of_call[answer.pbx_call_id] = answer.queue_id;
   if (answer.operator_id) {
     s.learn_device(answer.operator_id, answer.destination);
+    s.sent_to[answer.pbx_call_id] = answer.destination;
   } else if (!answer.destination.empty()) {
     s.parked_at[answer.pbx_call_id] = answer.destination;
     if (answer.position > 0)
@@ -621,6 +667,7 @@ void call_centre::route_select(const routing::route_select_answer& answer) {
 
 void call_centre::route_end(const routing::route_end_answer& answer) {
   auto& s = *state_;
+  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id)) return;  // the caller hung up meanwhile
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
   if (answer.queued && answer.call_id && s.tracker.find(answer.pbx_call_id)) {
     // The caller waits at the route point; the dialog is answered when an operator is picked.
@@ -631,10 +678,16 @@ void call_centre::route_end(const routing::route_end_answer& answer) {
   s.send(routing::to_pbx(answer), "route end of call " + answer.pbx_call_id);
 }
 
-void call_centre::offer_to_operator(const routing::operator_offer& offer) {
+void call_centre::offer_to_operator(const routing::operator_offer& given) {
   auto s = state_;
+  auto offer = given;
   s->learn_device(offer.operator_id, offer.device);
-  if (!offer.pbx_call_id.empty() && !s->tracker.find(offer.pbx_call_id)) {
+  if (offer.pbx_call_id.empty()) {
+    // The router no longer knew the call (it ended while he was picked): find it by its record.
+    for (const auto& c : s->tracker.snapshot())
+      if (c.record_id == offer.call_id) offer.pbx_call_id = c.pbx_id;
+  }
+  if (offer.pbx_call_id.empty() || !s->tracker.find(offer.pbx_call_id)) {
     // The caller hung up while the operator was being picked: no screen pop, he is free again.
     s->give_back(offer.operator_id, offer.call_id);
     return;
@@ -644,12 +697,14 @@ void call_centre::offer_to_operator(const routing::operator_offer& offer) {
   if (offer.from_queue && !offer.pbx_call_id.empty()) {
     // The call waits at its queue's wait device: move it to the operator's phone.
     if (auto parked = s->parked_at.find(offer.pbx_call_id); parked != s->parked_at.end()) {
+      s->sent_to[offer.pbx_call_id] = offer.device;
       s->send(pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second}, .to = offer.device},
               "moving call " + offer.pbx_call_id + " to operator " + std::to_string(offer.operator_id));
       s->parked_at.erase(parked);
     } else if (auto held = s->held_dialogs.find(offer.pbx_call_id); held != s->held_dialogs.end()) {
       held_dialog = std::move(held->second);  // waits at its route point: answer the dialog now
       s->held_dialogs.erase(held);
+      s->sent_to[offer.pbx_call_id] = offer.device;
     } else {
       // It waits nowhere this node can move it from (the PBX took it back): he is free again.
       s->give_back(offer.operator_id, offer.call_id);
@@ -676,7 +731,12 @@ void call_centre::offer_to_operator(const routing::operator_offer& offer) {
 
 void call_centre::state::screen_pop(const routing::operator_offer& offer) {
   auto s = shared_from_this();
-  if (tracker.find(offer.pbx_call_id)) offered_to[offer.pbx_call_id] = offer.operator_id;
+  const auto* c = tracker.find(offer.pbx_call_id);
+  if (c && c->routed_as) {
+    give_back(offer.operator_id, offer.call_id);  // the PBX took the call elsewhere meanwhile
+    return;
+  }
+  if (c) offered_to[offer.pbx_call_id] = offer.operator_id;
   if (!s->hub) return;
   desk::offer_event pop;
   pop.call.call_id = offer.call_id;
@@ -684,13 +744,15 @@ void call_centre::state::screen_pop(const routing::operator_offer& offer) {
     pop.call.queue_id = offer.queue_id;
     if (auto q = s->queues.find(offer.queue_id); q != s->queues.end()) pop.call.queue = q->second.name;
   }
-  if (const auto* c = s->tracker.find(offer.pbx_call_id)) {
+  if (c) {
     pop.call.caller = c->caller;
     pop.call.dialled = c->dialled;
     pop.call.waited_seconds = std::chrono::duration<double>(std::chrono::system_clock::now() - c->offered_at).count();
     for (const auto& [key, value] : routing::ivr_pairs(c->correlator)) pop.ivr[key] = value;
   }
-  auto run = [s, op = offer.operator_id, pop = std::move(pop)]() mutable -> asio::awaitable<void> {
+  const std::pair key{offer.operator_id, offer.call_id};
+  popping.try_emplace(key);
+  auto run = [s, key, pop = std::move(pop)]() mutable -> asio::awaitable<void> {
     auto customer = co_await store::screen_pop(s->pool, pop.call.call_id);
     if (customer && *customer) {
       pop.customer = nlohmann::json::parse(**customer, nullptr, false);
@@ -698,7 +760,11 @@ void call_centre::state::screen_pop(const routing::operator_offer& offer) {
     } else {
       pop.customer = nullptr;
     }
-    if (s->hub) s->hub->offer(op, std::move(pop));
+    auto held = s->popping.extract(key);
+    if (!s->hub) co_return;
+    s->hub->offer(key.first, std::move(pop));
+    if (!held.empty())
+      for (auto& event : held.mapped()) s->hub->call_update(key.first, std::move(event));
   };
   asio::co_spawn(s->loop, std::move(run), asio::detached);
 }

@@ -1,0 +1,279 @@
+// Call control end to end: each step goes from an operator's desktop command through the desk
+// server and the call centre to a CSTA request to the simulated PBX, and back as CSTA events,
+// presence moves, desktop events, the call record and its journal.
+#include "e2e_fixture.hpp"
+
+namespace switchboard {
+namespace {
+
+using namespace std::chrono_literals;
+using desk::call_state;
+using e2e::asio::awaitable;
+
+constexpr const char* seed_sql = R"(
+  INSERT INTO tenants (code, name) VALUES ('acme', 'Acme');
+  INSERT INTO queues (tenant_id, name, strategy, wrap_up_seconds) VALUES (1, 'support', 'longest_idle', 1);
+  INSERT INTO route_points (tenant_id, device, name, default_queue_id) VALUES (1, '5000', 'Support', 1);
+  INSERT INTO operators (tenant_id, login, password_hash, full_name, extension) VALUES
+    (1, 'alice', hash_password('pw'), 'Alice', '2001'),
+    (1, 'bob', hash_password('pw'), 'Bob the specialist', '2002');
+  INSERT INTO customers (tenant_id, phone, name, tier) VALUES (1, '+4930555001', 'Miller', 'gold');
+)";
+
+const std::vector<std::string> phones = {"2001", "2002", "2099"};
+
+class CallControl : public e2e::end_to_end {
+ protected:
+  void SetUp() override {
+    start(seed_sql, {.phones = phones, .route_points = {"5000"}, .default_device = "2099", .auto_answer = 300ms});
+  }
+
+  // Alice alone is ready and gets a call from Miller, which her phone answers.
+  awaitable<bool> alice_talks_to_miller() {
+    if (!co_await wait_until([&] { return link_->is_up(); }, 30s)) co_return false;
+    if (!co_await staff({{"alice", "2001"}})) co_return false;
+    if (!co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; },
+                             30s))
+      co_return false;
+    if (!sim_->offer({.caller = "+4930555001", .dialled = "5000", .correlator = "lang=en", .talk_time = 10min}))
+      co_return false;
+    co_return co_await until_call(at("alice"), call_state::talking);
+  }
+
+  // The specialist logs in and is ready (after the call went to alice).
+  awaitable<bool> bob_is_ready() {
+    if (!co_await staff({{"bob", "2002"}})) co_return false;
+    co_return co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 2") == "ready"; },
+                                  30s);
+  }
+
+  // The call is over, every write applied, and both operators are ready again after wrap-up.
+  awaitable<bool> all_done() {
+    co_return co_await wait_until(
+        [&] {
+          return centre_->counters().calls_ended == 1 && settled() &&
+                 count("SELECT count(*) FROM presence WHERE state = 'ready'") ==
+                     static_cast<std::int64_t>(desktops_.size());
+        },
+        60s);
+  }
+
+  // The one call record: answered by alice, then by bob, times in order, each credited with it.
+  std::int64_t one_record_by_alice_then_bob(const std::string& disposition) {
+    EXPECT_EQ(count("SELECT count(*) FROM calls"), 1);
+    EXPECT_EQ(scalar("SELECT disposition FROM calls"), disposition);
+    EXPECT_EQ(scalar("SELECT operator_id || ',' || last_operator_id FROM calls"), "1,2");
+    EXPECT_EQ(count("SELECT count(*) FROM calls WHERE offered_at <= answered_at AND answered_at <= ended_at "
+                    "AND talk_seconds >= 0 AND wait_seconds >= 0"),
+              1);
+    EXPECT_EQ(scalar("SELECT string_agg(operator_id::text, ',' ORDER BY event_id) FROM call_events "
+                     "WHERE kind = 'answered'"),
+              "1,2");
+    EXPECT_EQ(scalar("SELECT string_agg(calls_handled::text, ',' ORDER BY operator_id) FROM presence"), "1,1");
+    return count("SELECT min(call_id) FROM calls");
+  }
+
+  // The calls a desktop was told about, in order, for one call record.
+  static std::vector<call_state> story(const e2e::desktop& d, std::int64_t call_id) {
+    std::vector<call_state> out;
+    for (const auto& c : d.received.calls)
+      if (c.call_id == call_id && (out.empty() || out.back() != c.state)) out.push_back(c.state);
+    return out;
+  }
+};
+
+TEST_F(CallControl, BlindTransferToASpecialist) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_miller());
+        CO_ASSERT_TRUE(co_await bob_is_ready());
+        auto transfer = co_await at("alice").client->request(
+            desk::req::transfer{.mode = desk::req::transfer_mode::blind, .number = "2002"});
+        CO_ASSERT_TRUE(ok(transfer));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::talking));
+        // Bob's phone answered: he is connected to the caller at the PBX.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              auto at_bob = sim_->model().calls_at("2002");
+              return at_bob.size() == 1u &&
+                     sim_->model().state_of(at_bob[0], "2002") == csta::local_connection_state::connected;
+            },
+            30s));
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  const auto call_id = one_record_by_alice_then_bob("transferred");
+  // The journal: alice transferred to the specialist's phone.
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE kind = 'transferred' AND operator_id = 1 "
+                  "AND detail->>'to' = '2002'"),
+            1);
+  // Both are ready again.
+  EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY operator_id) FROM presence"), "ready,ready");
+  // Each desktop followed its part of the call; the screen pop went to alice only.
+  EXPECT_EQ(story(at("alice"), call_id), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), call_id), (std::vector{call_state::talking, call_state::ended}));
+  ASSERT_EQ(at("alice").received.offers.size(), 1u);
+  EXPECT_EQ(at("alice").received.offers[0].call.call_id, call_id);
+  EXPECT_EQ(at("alice").received.offers[0].customer.value("name", ""), "Miller");
+  EXPECT_TRUE(at("bob").received.offers.empty());
+  EXPECT_EQ(sim_->stats().answered, 1u);
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+TEST_F(CallControl, ConsultationThenConferenceThenEachHangsUp) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_miller());
+        CO_ASSERT_TRUE(co_await bob_is_ready());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "2002"})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::consulting));
+        // The specialist's phone answers the consultation; the caller is held meanwhile.
+        std::string consultation;
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              auto at_bob = sim_->model().calls_at("2002");
+              if (at_bob.size() != 1u) return false;
+              consultation = at_bob[0];
+              return sim_->model().state_of(consultation, "2002") == csta::local_connection_state::connected;
+            },
+            30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::conference{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::conference));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::conference));
+        // Three parties in one call at the PBX.
+        std::string conference;
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              auto at_alice = sim_->model().calls_at("2001");
+              auto at_bob = sim_->model().calls_at("2002");
+              if (at_alice.size() != 1u || at_bob != at_alice) return false;
+              conference = at_alice[0];
+              return true;
+            },
+            30s));
+        // Each hangs up in turn: alice, then the caller; bob is then alone and the call ends.
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(sim_->hang_up(conference));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  const auto call_id = one_record_by_alice_then_bob("answered");
+  // The journal tells the consultation and the conference, in that order.
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events "
+                   "WHERE kind IN ('consultation', 'conferenced') AND operator_id = 1 AND detail->>'to' = '2002'"),
+            "consultation,conferenced");
+  EXPECT_EQ(story(at("alice"), call_id),
+            (std::vector{call_state::ringing, call_state::talking, call_state::held, call_state::consulting,
+                         call_state::conference, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), call_id), (std::vector{call_state::conference, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+TEST_F(CallControl, HoldAndRetrieveAreTimedInTheRecord) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_miller());
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "talking"));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hold{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::held));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "held"));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::retrieve{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+      },
+      180s);
+
+  ASSERT_EQ(count("SELECT count(*) FROM calls"), 1);
+  EXPECT_EQ(scalar("SELECT disposition FROM calls"), "answered");
+  // The held time is in the record, within the call, and matches the journal's hold and retrieve.
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE hold_seconds > 0 AND talk_seconds >= 0 "
+                  "AND abs(talk_seconds + hold_seconds - extract(epoch FROM ended_at - answered_at)) < 0.002"),
+            1);
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events "
+                   "WHERE kind IN ('held', 'retrieved') AND operator_id = 1"),
+            "held,retrieved");
+  EXPECT_EQ(count("SELECT count(*) FROM calls c WHERE abs(c.hold_seconds - extract(epoch FROM "
+                  "(SELECT at FROM call_events WHERE kind = 'retrieved') - (SELECT at FROM call_events WHERE kind = "
+                  "'held'))) < 0.25"),
+            1);
+  // Presence went talking -> held -> talking -> wrap-up -> ready.
+  EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
+                   "WHERE operator_id = 1 AND state IN ('talking', 'held', 'wrap_up')"),
+            "talking,held,talking,wrap_up");
+}
+
+// Phones ring until answered from the desktop, so the caller can give up while it rings.
+class CallClearedWhileRinging : public e2e::end_to_end {
+ protected:
+  void SetUp() override {
+    start(seed_sql,
+          {.phones = phones, .route_points = {"5000"}, .default_device = "2099", .auto_answer = std::nullopt});
+  }
+};
+
+TEST_F(CallClearedWhileRinging, IsAbandonedRingingAndTheOperatorIsFreeForTheNextCall) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
+        auto first = sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 10min});
+        CO_ASSERT_TRUE(first.has_value());
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "ringing"));
+        CO_ASSERT_TRUE(sim_->hang_up(*first));  // the caller gives up before alice answers
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "ready"));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1 && settled(); }, 30s));
+
+        // Not stuck: the next call rings at alice and she answers it from her desktop.
+        auto second = sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 1s});
+        CO_ASSERT_TRUE(second.has_value());
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::answer{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));  // the caller hangs up after 1 s
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 2 && settled() &&
+                     scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready";
+            },
+            60s));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT string_agg(coalesce(disposition::text, 'open'), ',' ORDER BY call_id) FROM calls"),
+            "abandoned_ringing,answered");
+  // The abandoned call: never answered, nobody's call, the ring cancelled in the journal.
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE disposition = 'abandoned_ringing' AND answered_at IS NULL "
+                  "AND operator_id IS NULL AND offered_at <= ended_at"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM call_events e JOIN calls c USING (call_id) "
+                  "WHERE c.disposition = 'abandoned_ringing' AND e.kind = 'ring_cancelled' AND e.operator_id = 1"),
+            1);
+  // Presence went ringing -> ready (no wrap-up for a call she never had), then the second call.
+  EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
+                   "WHERE operator_id = 1"),
+            "not_ready,ready,reserved,ringing,ready,reserved,ringing,talking,wrap_up,ready");
+  EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 1"), "1");
+  EXPECT_EQ(sim_->stats().abandoned, 1u);
+  EXPECT_EQ(sim_->stats().answered, 1u);
+}
+
+}  // namespace
+}  // namespace switchboard
