@@ -439,7 +439,13 @@ TEST_F(Resilience, ServerKilledMidShiftRestartsWithoutStuckOperatorsOrLostRecord
 
 TEST_F(Resilience, PbxLinkDroppedForTenSecondsResyncsAndRecordsStayComplete) {
   control_.send({{"cmd", "set_rate"}, {"rate", 2.5}});
-  ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM presence WHERE state = 'talking'") >= 2; }, 90s));
+  // Calls talking and callers queued (their routing dialogs held at the route point) when it drops.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return count("SELECT count(*) FROM presence WHERE state = 'talking'") >= 2 &&
+               count("SELECT count(*) FROM waiting_calls") > 0;
+      },
+      90s));
   const auto before = control_.stats();
 
   control_.send({{"cmd", "drop_link"}, {"seconds", 10}});
