@@ -407,7 +407,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
           write(store::call_answered{.call_id = c.record_id, .operator_id = target, .at = now});
           notify_desk(target, c, transfer ? desk::call_state::talking : desk::call_state::conference);
         }
-        if (!transfer) notify_desk(op, c, desk::call_state::conference);
+        if (!transfer) {
+          // He held the caller to consult; in the conference he talks again.
+          if (op) write(store::presence_move{.operator_id = op, .from = {"held"}, .to = "talking"});
+          notify_desk(op, c, desk::call_state::conference);
+        }
         break;
       }
       case call_update::kind::operator_left:

@@ -177,6 +177,13 @@ TEST_F(CallControl, ConsultationThenConferenceThenEachHangsUp) {
             (std::vector{call_state::ringing, call_state::talking, call_state::held, call_state::consulting,
                          call_state::conference, call_state::ended}));
   EXPECT_EQ(story(at("bob"), call_id), (std::vector{call_state::conference, call_state::ended}));
+  // Alice held the caller to consult and talked again in the conference; bob joined talking.
+  EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
+                   "WHERE operator_id = 1 AND state IN ('talking', 'held', 'wrap_up')"),
+            "talking,held,talking,wrap_up");
+  EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
+                   "WHERE operator_id = 2 AND state IN ('talking', 'held', 'wrap_up')"),
+            "talking,wrap_up");
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 
@@ -231,7 +238,8 @@ TEST_F(CallClearedWhileRinging, IsAbandonedRingingAndTheOperatorIsFreeForTheNext
       [&]() -> awaitable<void> {
         CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
         CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
-        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
         auto first = sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 10min});
         CO_ASSERT_TRUE(first.has_value());
         CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
