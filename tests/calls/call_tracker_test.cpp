@@ -208,6 +208,41 @@ TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {
   EXPECT_EQ(tracker_.open_calls(), 0u);
 }
 
+// After a lost PBX link: the operator's snapshot no longer shows his call, so it ended in the gap.
+TEST_F(CallTracker, ResyncEndsACallTheOperatorLeftWhileTheLinkWasDown) {
+  offer("C1", 0s);
+  feed(pbx::call_diverted{.connection = {"C1", "5000"}}, 1s);
+  feed(delivered("C1", "2001"), 1s);
+  feed(established("C1", "2001"), 3s);
+  EXPECT_EQ(feed(pbx::resynced{.device = "2002", .calls = {}}, 40s), std::vector<kind>{});
+  EXPECT_EQ(feed(pbx::resynced{.device = "2001", .calls = {}}, 40s), (std::vector{kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_.front().device, "2001");
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+// The call rang at the operator when the link went; the snapshot shows him talking on it, and a
+// call that went to another device in the gap is found there (phones are snapshotted first).
+TEST_F(CallTracker, ResyncCatchesUpWithAnswersAndMovesInTheGap) {
+  offer("C1", 0s);
+  feed(pbx::call_diverted{.connection = {"C1", "5000"}}, 1s);
+  feed(delivered("C1", "2001"), 1s);
+  offer("C2", 2s);
+  EXPECT_EQ(feed(pbx::resynced{.device = "2001",
+                               .calls = {{.connection = {"C1", "2001"}, .state = pbx::connection_state::connected}}},
+                 20s),
+            std::vector{kind::answered});
+  EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "C1");
+  EXPECT_EQ(feed(pbx::resynced{.device = "2999",
+                               .calls = {{.connection = {"C2", "2999"}, .state = pbx::connection_state::queued}}},
+                 20s),
+            std::vector<kind>{});
+  EXPECT_EQ(feed(pbx::resynced{.device = "5000", .calls = {}}, 20s), std::vector<kind>{});
+  EXPECT_EQ(tracker_.open_calls(), 2u);
+  EXPECT_EQ(feed(cleared("C2", "2999"), 30s), std::vector{kind::ended});
+  EXPECT_EQ(ended_call().disposition, call_disposition::default_routed);
+}
+
 TEST_F(CallTracker, DispositionNamesAreTheOnesPostgresqlStores) {
   for (auto d : {call_disposition::answered, call_disposition::abandoned_waiting, call_disposition::abandoned_ringing,
                  call_disposition::overflowed, call_disposition::transferred, call_disposition::default_routed,
