@@ -218,7 +218,10 @@ class Resilience : public ::testing::Test {
       }
       eventually([&] { return !pbxsim_->alive(); }, 30s);
     }
-    if (HasFailure()) std::cerr << dump_logs();
+    if (HasFailure())
+      std::cerr << dump_logs();
+    else
+      testing::run_command("rm -rf '" + dir_ + "'");  // the logs are only wanted when something failed
   }
 
   void write_pbxsim_profile() const {
