@@ -216,7 +216,8 @@ void run(const std::string& admin_url, int operators, bool keep) {
   }
   const auto url = store::url_with_database(admin_url, name);
   if (auto m = store::migrate(url); !m) throw std::runtime_error(m.error().message());
-  const store::pool_config options{.url = url, .size = 4, .statement_timeout = std::chrono::milliseconds(60000)};
+  // the seed makes every operator ready at once (a trigger per row): minutes on a loaded machine
+  const store::pool_config options{.url = url, .size = 4, .statement_timeout = std::chrono::minutes(10)};
   store::connection_pool pool(options);
   seed(pool, operators);
   asio::io_context loop;
