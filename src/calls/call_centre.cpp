@@ -221,6 +221,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       log->info("PBX link up");
     } else if (const auto* down = std::get_if<pbx::link_down>(&e)) {
       log->warn("PBX link down: {}", down->reason.message());
+      // A PBX that loses its routing application routes the open dialogs itself.
+      while (!held_dialogs.empty()) dialog_ended(held_dialogs.begin()->second, "PBX link down");
     } else if (const auto* ended = std::get_if<pbx::route_ended>(&e)) {
       dialog_ended(ended->dialog, ended->reason);
     } else if (const auto* diverted = std::get_if<pbx::call_diverted>(&e)) {
