@@ -102,7 +102,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
     log->debug("call {} ({}) at {}: {} ({})", call.pbx_call_id, d.call_id, call.route_point, kind_name(d.kind),
                d.reason);
     if (d.kind == store::route_kind::operator_reserved)
-      sink.offer_to_operator({d.call_id, call.pbx_call_id, d.operator_id, d.device, d.queue_id, false});
+      sink.offer_to_operator(
+          {d.call_id, call.pbx_call_id, d.operator_id, d.device, d.queue_id, false, d.customer_read, d.customer});
     else if (d.kind == store::route_kind::queued)
       watch(d.call_id, d.queue_id, call.pbx_call_id);
   }
@@ -208,7 +209,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
           }
           continue;
         case store::route_kind::operator_reserved:
-          self->sink.offer_to_operator({call_id, it->second.pbx_call_id, d.operator_id, d.device, d.queue_id, true});
+          self->sink.offer_to_operator({call_id, it->second.pbx_call_id, d.operator_id, d.device, d.queue_id, true,
+                                        d.customer_read, d.customer});
           break;
         case store::route_kind::gone:
           break;
@@ -236,7 +238,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
     std::string pbx_call_id;
     if (auto it = waiting.find(a.call_id); it != waiting.end()) pbx_call_id = it->second.pbx_call_id;
     forget(a.call_id);
-    sink.offer_to_operator({a.call_id, pbx_call_id, operator_id, a.device, a.queue_id, true});
+    sink.offer_to_operator(
+        {a.call_id, pbx_call_id, operator_id, a.device, a.queue_id, true, a.customer_read, a.customer});
   }
 
   // Runs `step` every `interval` until the router stops.

@@ -45,6 +45,20 @@ route_kind kind_from(const std::string& text) {
   return route_kind::default_route;
 }
 
+// screen_pop(call_id) on the connection at hand; a failing admin function costs the pop its
+// customer here, never the decision (the call centre reads it again and logs why).
+bool read_screen_pop(pqxx::connection& conn, std::int64_t call_id, std::optional<std::string>& customer) {
+  try {
+    auto rows = exec_prepared(conn, "routing_screen_pop", screen_pop_sql, call_id);
+    customer = rows.empty() || rows[0][0].is_null() ? std::nullopt : std::optional(rows[0][0].as<std::string>());
+    return true;
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 route_decision decision_from(const pqxx::row& row) {
   route_decision d;
   d.call_id = row["call_id"].as<std::int64_t>(0);
@@ -130,14 +144,20 @@ boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool,
     auto rows =
         exec_prepared(conn, "routing_offer_call", offer_sql, offer.route_point, offer.pbx_call_id, offer.caller,
                       offer.dialled, ivr, null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
-    return decision_from(rows.at(0));
+    auto d = decision_from(rows.at(0));
+    if (d.kind == route_kind::operator_reserved && d.call_id)
+      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
+    return d;
   });
 }
 
 boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                                     std::chrono::seconds reservation) {
   return pool.run([call_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
-    return decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
+    auto d = decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
+    if (d.kind == route_kind::operator_reserved && d.call_id)
+      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
+    return d;
   });
 }
 
@@ -147,9 +167,11 @@ boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connect
   return pool.run([operator_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
     auto rows = exec_prepared(conn, "routing_pick_call", pick_call_sql, operator_id, seconds);
     std::optional<call_assignment> out;
-    if (!rows.empty())
+    if (!rows.empty()) {
       out = call_assignment{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::int64_t>(), operator_id,
                             rows[0][2].as<std::string>("")};
+      out->customer_read = read_screen_pop(conn, out->call_id, out->customer);
+    }
     return out;
   });
 }

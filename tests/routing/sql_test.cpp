@@ -598,5 +598,32 @@ TEST(RoutingSql, ScreenPopIsTheCallersCustomerRowInTheCallsTenant) {
   EXPECT_EQ(w.scalar("SELECT ivr_data->>'order' FROM calls WHERE call_id = $1", known.call_id), "42");
 }
 
+TEST(RoutingSql, AReservedOperatorsDecisionCarriesTheScreenPopAndABrokenPopNeverCostsTheDecision) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1});
+  const auto t = w.tenant("pop");
+  w.route_point(t, "rp", w.queue(t, "q"));
+  w.exec("INSERT INTO customers (tenant_id, phone, name) VALUES ($1, '+777', 'Ada')", t);
+  const auto ada = w.operator_(t, "ada", {});
+  const auto known = decide(pool, offer_at("rp", "+777"));
+  ASSERT_EQ(known.kind, store::route_kind::operator_reserved);
+  EXPECT_TRUE(known.customer_read);
+  ASSERT_TRUE(known.customer.has_value());
+  EXPECT_NE(known.customer->find("\"name\": \"Ada\""), std::string::npos) << *known.customer;
+  w.finish_call(ada);
+  const auto stranger = decide(pool, offer_at("rp", "+999"));
+  ASSERT_EQ(stranger.kind, store::route_kind::operator_reserved);
+  EXPECT_TRUE(stranger.customer_read);
+  EXPECT_FALSE(stranger.customer.has_value());
+  w.finish_call(ada);
+  // An admin's screen_pop that fails: the operator is still reserved, the pop is read later.
+  w.exec(
+      "CREATE OR REPLACE FUNCTION screen_pop(p_call_id bigint) RETURNS jsonb LANGUAGE plpgsql AS "
+      "$$ BEGIN RAISE EXCEPTION 'the CRM is down'; END $$");
+  const auto broken = decide(pool, offer_at("rp", "+777"));
+  EXPECT_EQ(broken.kind, store::route_kind::operator_reserved);
+  EXPECT_FALSE(broken.customer_read);
+}
+
 }  // namespace
 }  // namespace switchboard

@@ -53,6 +53,9 @@ struct operator_offer {
   std::string device;
   std::int64_t queue_id = 0;
   bool from_queue = false;
+  // screen_pop(call_id), read with the decision (customer_read false: not read yet).
+  bool customer_read = false;
+  std::optional<std::string> customer;
 };
 
 // A waiting call leaves the queue without an operator (closed, max wait): the PBX link moves it

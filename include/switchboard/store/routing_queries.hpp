@@ -49,6 +49,10 @@ struct route_decision {
   std::optional<int> expected_wait_seconds;  // none when nobody staffs the queue
   std::string destination;                   // wait, rule or closed destination ("" = none)
   std::string reason;                        // why, for logs and call_events
+  // With an operator reserved: what screen_pop(call_id) returned, read in the same trip to the
+  // database so the pop leaves with the route select (customer_read false: it failed, read later).
+  bool customer_read = false;
+  std::optional<std::string> customer;
 };
 
 // A waiting call handed to an operator who became ready.
@@ -57,6 +61,8 @@ struct call_assignment {
   std::int64_t queue_id = 0;
   std::int64_t operator_id = 0;
   std::string device;
+  bool customer_read = false;  // as in route_decision
+  std::optional<std::string> customer;
 };
 
 struct expired_reservation {
