@@ -10,12 +10,12 @@
 #include "switchboard/store/routing_queries.hpp"
 #include "switchboard/store/stats_queries.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -30,11 +30,11 @@ using namespace std::chrono_literals;
 
 struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   asio::any_io_executor loop;
-  store::connection_pool &pool;
-  pbx::pbx_link &link;
+  store::connection_pool& pool;
+  pbx::pbx_link& link;
   call_centre_config config;
-  routing::router *router = nullptr;
-  desk::hub *hub = nullptr;
+  routing::router* router = nullptr;
+  desk::hub* hub = nullptr;
   std::shared_ptr<spdlog::logger> log = logger("calls");
 
   call_tracker tracker;
@@ -42,10 +42,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_map<pbx::device_id, std::int64_t> operator_of_device;
   std::unordered_map<std::int64_t, pbx::device_id> device_of_operator;
   std::unordered_map<std::int64_t, store::queue_setting> queues;
-  std::unordered_map<pbx::call_id, std::int64_t>
-      queue_of_call; // pbx call id -> queue id
-  std::unordered_map<pbx::call_id, pbx::device_id>
-      parked_at; // queued calls: the wait device
+  std::unordered_map<pbx::call_id, std::int64_t> queue_of_call;  // pbx call id -> queue id
+  std::unordered_map<pbx::call_id, pbx::device_id> parked_at;    // queued calls: the wait device
   // Queued calls whose queue has no wait device stay at their route point,
   // their routing dialog open (the PBX's routeing timer bounds the wait): pbx
   // call id -> dialog.
@@ -62,20 +60,15 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // Screen pops waiting for the customer record, (operator, call record) -> the
   // call's events for that operator meanwhile: the desktop gets the pop first,
   // then the call's story in order.
-  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<desk::call_event>>
-      popping;
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<desk::call_event>> popping;
   // Calls that ended before the router's decision named their record: kept a
   // while, so the record is closed with the real end when the decision comes.
   std::unordered_map<pbx::call_id, tracked_call> ended_unrecorded;
-  std::unordered_map<std::int64_t, std::int64_t>
-      wrap_up_call; // operator -> call in wrap-up
-  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>
-      wrap_up_timers;
-  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>
-      no_answer_timers;
+  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
+  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
+  std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
 
-  std::map<std::int64_t, std::string>
-      last_stats; // tenant -> the last statistics pushed (serialised)
+  std::map<std::int64_t, std::string> last_stats;  // tenant -> the last statistics pushed (serialised)
   asio::steady_timer stats_timer;
 
   std::vector<store::call_write> queued_writes;
@@ -83,18 +76,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   asio::steady_timer writer_wake;
   bool stopped = false;
 
-  state(asio::any_io_executor l, store::connection_pool &p, pbx::pbx_link &k,
-        call_centre_config c)
-      : loop(std::move(l)), pool(p), link(k), config(std::move(c)),
-        stats_timer(loop), writer_wake(loop) {}
+  state(asio::any_io_executor l, store::connection_pool& p, pbx::pbx_link& k, call_centre_config c)
+      : loop(std::move(l)), pool(p), link(k), config(std::move(c)), stats_timer(loop), writer_wake(loop) {}
 
   // ---- operators and devices
   // ---------------------------------------------------------------
-  void learn_device(std::int64_t operator_id, const pbx::device_id &device) {
-    if (device.empty() || operator_id == 0)
-      return;
-    if (auto old = device_of_operator.find(operator_id);
-        old != device_of_operator.end() && old->second != device) {
+  void learn_device(std::int64_t operator_id, const pbx::device_id& device) {
+    if (device.empty() || operator_id == 0) return;
+    if (auto old = device_of_operator.find(operator_id); old != device_of_operator.end() && old->second != device) {
       operator_of_device.erase(old->second);
       tracker.remove_operator_device(old->second);
     }
@@ -103,7 +92,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     tracker.add_operator_device(device);
   }
 
-  std::int64_t operator_at(const pbx::device_id &device) const {
+  std::int64_t operator_at(const pbx::device_id& device) const {
     auto it = operator_of_device.find(device);
     return it == operator_of_device.end() ? 0 : it->second;
   }
@@ -111,12 +100,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   asio::awaitable<void> load_devices() {
     auto devices = co_await store::logged_in_devices(pool);
     if (!devices) {
-      log->error("cannot load logged-in devices: {}",
-                 devices.error().message());
+      log->error("cannot load logged-in devices: {}", devices.error().message());
       co_return;
     }
-    for (const auto &[device, op] : *devices)
-      learn_device(op, device);
+    for (const auto& [device, op] : *devices) learn_device(op, device);
   }
 
   asio::awaitable<void> load_queues() {
@@ -125,8 +112,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       log->error("cannot load queue settings: {}", loaded.error().message());
       co_return;
     }
-    for (auto &q : *loaded)
-      queues[q.queue_id] = std::move(q);
+    for (auto& q : *loaded) queues[q.queue_id] = std::move(q);
   }
 
   // ---- ordered database writes
@@ -134,9 +120,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   void write(store::call_write w) {
     queued_writes.push_back(std::move(w));
     if (queued_writes.size() == config.max_queued_writes)
-      log->error("{} database writes queued: PostgreSQL is not keeping up "
-                 "(check the database server)",
-                 queued_writes.size());
+      log->error(
+          "{} database writes queued: PostgreSQL is not keeping up "
+          "(check the database server)",
+          queued_writes.size());
     writer_wake.cancel();
   }
 
@@ -156,15 +143,13 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       in_flight_writes = 0;
       if (!applied) {
         counters.writes_failed += size;
-        log->error("{} call record writes lost: {}", size,
-                   applied.error().message());
+        log->error("{} call record writes lost: {}", size, applied.error().message());
         continue;
       }
       counters.writes_applied += size - applied->failed.size();
       counters.writes_refused += applied->refused.size();
       counters.writes_failed += applied->failed.size();
-      for (const auto &[index, why] : applied->failed)
-        log->warn("call record write refused: {}", why.message());
+      for (const auto& [index, why] : applied->failed) log->warn("call record write refused: {}", why.message());
     }
   }
 
@@ -177,47 +162,37 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     auto self = shared_from_this();
     while (!stopped) {
       stats_timer.expires_after(config.stats_push);
-      auto [ec] =
-          co_await stats_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec || stopped)
-        co_return;
-      if (!hub)
-        continue;
+      auto [ec] = co_await stats_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec || stopped) co_return;
+      if (!hub) continue;
       std::set<std::int64_t> tenants;
-      for (const auto &[id, q] : queues)
-        tenants.insert(q.tenant_id);
+      for (const auto& [id, q] : queues) tenants.insert(q.tenant_id);
       for (auto tenant : tenants) {
         if (!hub->watched(tenant)) {
-          last_stats.erase(
-              tenant); // the first supervisor to come gets the figures at once
+          last_stats.erase(tenant);  // the first supervisor to come gets the figures at once
           continue;
         }
         auto figures = co_await store::queue_live_stats(pool, tenant);
         if (!figures) {
-          log->warn("queue statistics of tenant {} unavailable: {}", tenant,
-                    figures.error().message());
+          log->warn("queue statistics of tenant {} unavailable: {}", tenant, figures.error().message());
           continue;
         }
         desk::stats_event event;
         std::string key;
-        for (const auto &f : *figures) {
-          event.queues.push_back(desk::queue_stats{
-              .queue_id = f.queue_id,
-              .name = f.name,
-              .waiting = f.waiting,
-              .longest_wait_seconds = f.longest_wait_seconds,
-              .ready = f.ready,
-              .busy = f.busy,
-              .answered = f.answered,
-              .abandoned = f.abandoned,
-              .service_level_percent = f.service_level_percent.value_or(100)});
-          key += fmt::format("{}:{}:{}:{}:{}:{}:{}:{:.0f}:{:.1f};", f.queue_id,
-                             f.waiting, f.ready, f.busy, f.answered,
-                             f.abandoned, f.offered, f.longest_wait_seconds,
-                             f.service_level_percent.value_or(100));
+        for (const auto& f : *figures) {
+          event.queues.push_back(desk::queue_stats{.queue_id = f.queue_id,
+                                                   .name = f.name,
+                                                   .waiting = f.waiting,
+                                                   .longest_wait_seconds = f.longest_wait_seconds,
+                                                   .ready = f.ready,
+                                                   .busy = f.busy,
+                                                   .answered = f.answered,
+                                                   .abandoned = f.abandoned,
+                                                   .service_level_percent = f.service_level_percent.value_or(100)});
+          key += fmt::format("{}:{}:{}:{}:{}:{}:{}:{:.0f}:{:.1f};", f.queue_id, f.waiting, f.ready, f.busy, f.answered,
+                             f.abandoned, f.offered, f.longest_wait_seconds, f.service_level_percent.value_or(100));
         }
-        if (last_stats[tenant] == key)
-          continue;
+        if (last_stats[tenant] == key) continue;
         last_stats[tenant] = std::move(key);
         event.at = iso_now();
         hub->publish_stats(tenant, std::move(event));
@@ -237,10 +212,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
 
   // ---- PBX commands
   // ------------------------------------------------------------------------
-  template <class Command> void send(Command command, std::string what) {
+  template <class Command>
+  void send(Command command, std::string what) {
     auto self = shared_from_this();
-    auto run = [self, command = std::move(command),
-                what = std::move(what)]() mutable -> asio::awaitable<void> {
+    auto run = [self, command = std::move(command), what = std::move(what)]() mutable -> asio::awaitable<void> {
       auto done = co_await self->link.execute(std::move(command));
       if (!done) {
         ++self->counters.pbx_command_errors;
@@ -252,36 +227,31 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
 
   // ---- PBX events
   // --------------------------------------------------------------------------
-  void on_event(const pbx::event &e) {
+  void on_event(const pbx::event& e) {
     ++counters.pbx_events;
-    if (const auto *offered = std::get_if<pbx::call_offered>(&e)) {
+    if (const auto* offered = std::get_if<pbx::call_offered>(&e)) {
       on_offered(*offered);
     } else if (std::holds_alternative<pbx::link_up>(e)) {
       log->info("PBX link up");
-    } else if (const auto *down = std::get_if<pbx::link_down>(&e)) {
+    } else if (const auto* down = std::get_if<pbx::link_down>(&e)) {
       log->warn("PBX link down: {}", down->reason.message());
       // A PBX that loses its routing application routes the open dialogs
       // itself.
-      while (!held_dialogs.empty())
-        dialog_ended(held_dialogs.begin()->second, "PBX link down");
-    } else if (const auto *ended = std::get_if<pbx::route_ended>(&e)) {
+      while (!held_dialogs.empty()) dialog_ended(held_dialogs.begin()->second, "PBX link down");
+    } else if (const auto* ended = std::get_if<pbx::route_ended>(&e)) {
       dialog_ended(ended->dialog, ended->reason);
-    } else if (const auto *diverted = std::get_if<pbx::call_diverted>(&e)) {
+    } else if (const auto* diverted = std::get_if<pbx::call_diverted>(&e)) {
       on_diverted(*diverted);
     }
-    for (auto &update : tracker.on_event(e, std::chrono::system_clock::now()))
-      apply(update);
+    for (auto& update : tracker.on_event(e, std::chrono::system_clock::now())) apply(update);
   }
 
-  void on_offered(const pbx::call_offered &offered) {
-    if (tracker.find(offered.call.call))
-      return; // the tracker keeps the first offer; a re-route goes on
+  void on_offered(const pbx::call_offered& offered) {
+    if (tracker.find(offered.call.call)) return;  // the tracker keeps the first offer; a re-route goes on
     auto request = routing::from_pbx(offered);
     auto self = shared_from_this();
-    auto run = [self, request = std::move(
-                          request)]() mutable -> asio::awaitable<void> {
-      if (self->router)
-        co_await self->router->route(std::move(request));
+    auto run = [self, request = std::move(request)]() mutable -> asio::awaitable<void> {
+      if (self->router) co_await self->router->route(std::move(request));
     };
     asio::co_spawn(loop, std::move(run), asio::detached);
   }
@@ -289,22 +259,17 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // The PBX moved a call: by itself after a held dialog ended (its default
   // routing), or somewhere else than the phone of the operator it was offered
   // to (that offer is void).
-  void on_diverted(const pbx::call_diverted &diverted) {
-    const auto &call = diverted.connection.call;
+  void on_diverted(const pbx::call_diverted& diverted) {
+    const auto& call = diverted.connection.call;
     bool by_itself = left_to_pbx.erase(call) > 0;
-    if (auto sent = sent_to.find(call);
-        sent != sent_to.end() &&
-        sent->second != diverted.new_destination.number) {
-      by_itself =
-          true; // its routeing timer won the race against our route select
+    if (auto sent = sent_to.find(call); sent != sent_to.end() && sent->second != diverted.new_destination.number) {
+      by_itself = true;  // its routeing timer won the race against our route select
       sent_to.erase(sent);
     }
-    if (!by_itself)
-      return;
+    if (!by_itself) return;
     tracker.mark_routed_elsewhere(call, call_disposition::default_routed);
     if (auto offered = offered_to.find(call); offered != offered_to.end()) {
-      if (const auto *c = tracker.find(call))
-        release_unrung(offered->second, *c);
+      if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
       offered_to.erase(offered);
     }
   }
@@ -312,25 +277,22 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // The PBX ended a held routing dialog (its routeing timer, or the caller
   // left): the call is the PBX's now and must not be offered to an operator any
   // more.
-  void dialog_ended(const std::string &dialog, const std::string &reason) {
-    auto held =
-        std::find_if(held_dialogs.begin(), held_dialogs.end(),
-                     [&](const auto &entry) { return entry.second == dialog; });
-    if (held == held_dialogs.end())
-      return;
-    const auto *c = tracker.find(held->first);
+  void dialog_ended(const std::string& dialog, const std::string& reason) {
+    auto held = std::find_if(held_dialogs.begin(), held_dialogs.end(),
+                             [&](const auto& entry) { return entry.second == dialog; });
+    if (held == held_dialogs.end()) return;
+    const auto* c = tracker.find(held->first);
     const std::int64_t record = c ? c->record_id : 0;
     left_to_pbx.insert(held->first);
     held_dialogs.erase(held);
-    if (record == 0)
-      return;
-    log->debug("call {} left its route point while waiting ({}): no longer "
-               "offered to operators",
-               record, reason);
+    if (record == 0) return;
+    log->debug(
+        "call {} left its route point while waiting ({}): no longer "
+        "offered to operators",
+        record, reason);
     auto self = shared_from_this();
     auto withdraw = [self, record]() -> asio::awaitable<void> {
-      if (self->router)
-        co_await self->router->call_ended(record);
+      if (self->router) co_await self->router->call_ended(record);
     };
     asio::co_spawn(loop, std::move(withdraw), asio::detached);
   }
@@ -338,41 +300,33 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // The caller left after the operator was picked and before his phone rang:
   // his reservation is given back now (not when it expires) and his desktop
   // learns the offer is void.
-  void release_unrung(std::int64_t op, const tracked_call &c) {
-    if (c.record_id == 0)
-      return;
+  void release_unrung(std::int64_t op, const tracked_call& c) {
+    if (c.record_id == 0) return;
     notify_desk(op, c, desk::call_state::ended);
     give_back(op, c.record_id);
   }
 
-  void keep_unrecorded(const tracked_call &c) {
-    const auto horizon =
-        std::chrono::system_clock::now() - std::chrono::minutes(2);
-    std::erase_if(ended_unrecorded, [&](const auto &entry) {
-      return entry.second.ended_at < horizon;
-    });
+  void keep_unrecorded(const tracked_call& c) {
+    const auto horizon = std::chrono::system_clock::now() - std::chrono::minutes(2);
+    std::erase_if(ended_unrecorded, [&](const auto& entry) { return entry.second.ended_at < horizon; });
     ended_unrecorded[c.pbx_id] = c;
   }
 
   // The router named the record of a call that has ended meanwhile: the record
   // gets its end, and the call leaves the queue it may have been put in. False
   // when the call is not one of those.
-  bool finish_unrecorded(const pbx::call_id &call, std::int64_t record_id) {
+  bool finish_unrecorded(const pbx::call_id& call, std::int64_t record_id) {
     auto it = ended_unrecorded.find(call);
-    if (it == ended_unrecorded.end() || record_id == 0)
-      return false;
-    const auto &c = it->second;
-    write(store::call_finished{
-        .call_id = record_id,
-        .disposition = std::string(
-            to_string(c.disposition.value_or(call_disposition::closed))),
-        .held = c.held_total,
-        .at = c.ended_at.value_or(std::chrono::system_clock::now())});
+    if (it == ended_unrecorded.end() || record_id == 0) return false;
+    const auto& c = it->second;
+    write(store::call_finished{.call_id = record_id,
+                               .disposition = std::string(to_string(c.disposition.value_or(call_disposition::closed))),
+                               .held = c.held_total,
+                               .at = c.ended_at.value_or(std::chrono::system_clock::now())});
     ended_unrecorded.erase(it);
     auto self = shared_from_this();
     auto withdraw = [self, record_id]() -> asio::awaitable<void> {
-      if (self->router)
-        co_await self->router->call_ended(record_id);
+      if (self->router) co_await self->router->call_ended(record_id);
     };
     asio::co_spawn(loop, std::move(withdraw), asio::detached);
     return true;
@@ -382,246 +336,201 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   void give_back(std::int64_t op, std::int64_t call_id) {
     auto self = shared_from_this();
     auto release = [self, op, call_id]() -> asio::awaitable<void> {
-      auto released =
-          co_await store::release_reservation(self->pool, op, call_id);
+      auto released = co_await store::release_reservation(self->pool, op, call_id);
       if (!released)
-        self->log->warn("operator {} not released from call {}: {}", op,
-                        call_id, released.error().message());
+        self->log->warn("operator {} not released from call {}: {}", op, call_id, released.error().message());
     };
     asio::co_spawn(loop, std::move(release), asio::detached);
   }
 
-  std::int64_t wrap_up_seconds_for(const pbx::call_id &call) const {
+  std::int64_t wrap_up_seconds_for(const pbx::call_id& call) const {
     if (auto q = queue_of_call.find(call); q != queue_of_call.end())
-      if (auto s = queues.find(q->second); s != queues.end())
-        return s->second.wrap_up_seconds;
+      if (auto s = queues.find(q->second); s != queues.end()) return s->second.wrap_up_seconds;
     return config.default_wrap_up.count();
   }
 
-  void notify_desk(std::int64_t op, const tracked_call &c, desk::call_state st,
-                   std::string other = {}) {
-    if (!hub || op == 0 || c.record_id == 0)
-      return;
-    desk::call_event ev{.call_id = c.record_id,
-                        .state = st,
-                        .caller = c.caller,
-                        .dialled = c.dialled};
-    if (!other.empty())
-      ev.consult_number = std::move(other);
+  void notify_desk(std::int64_t op, const tracked_call& c, desk::call_state st, std::string other = {}) {
+    if (!hub || op == 0 || c.record_id == 0) return;
+    desk::call_event ev{.call_id = c.record_id, .state = st, .caller = c.caller, .dialled = c.dialled};
+    if (!other.empty()) ev.consult_number = std::move(other);
     if (auto held = popping.find({op, c.record_id}); held != popping.end()) {
-      held->second.push_back(
-          std::move(ev)); // after the screen pop, which is still on its way
+      held->second.push_back(std::move(ev));  // after the screen pop, which is still on its way
       return;
     }
     hub->call_update(op, std::move(ev));
   }
 
-  void journal(const tracked_call &c, std::string kind, std::int64_t op,
-               const pbx::device_id &device,
+  void journal(const tracked_call& c, std::string kind, std::int64_t op, const pbx::device_id& device,
                std::vector<std::pair<std::string, std::string>> detail = {}) {
-    if (c.record_id == 0)
-      return;
-    write(store::call_journal_entry{
-        .call_id = c.record_id,
-        .kind = std::move(kind),
-        .operator_id = op ? std::optional<std::int64_t>(op) : std::nullopt,
-        .device = device,
-        .detail = std::move(detail),
-        .at = std::chrono::system_clock::now()});
+    if (c.record_id == 0) return;
+    write(store::call_journal_entry{.call_id = c.record_id,
+                                    .kind = std::move(kind),
+                                    .operator_id = op ? std::optional<std::int64_t>(op) : std::nullopt,
+                                    .device = device,
+                                    .detail = std::move(detail),
+                                    .at = std::chrono::system_clock::now()});
   }
 
-  void apply(const call_update &u) {
-    const auto &c = u.call;
+  void apply(const call_update& u) {
+    const auto& c = u.call;
     const auto now = std::chrono::system_clock::now();
     const std::int64_t op = operator_at(u.device);
     switch (u.what) {
-    case call_update::kind::offered:
-      break;
-    case call_update::kind::ringing:
-      if (auto offered = offered_to.find(c.pbx_id);
-          offered != offered_to.end() && offered->second == op)
-        offered_to.erase(offered);
-      sent_to.erase(c.pbx_id);
-      if (op && c.record_id) {
-        write(store::presence_move{
-            .operator_id = op,
-            .from = {"reserved", "ready", "not_ready", "wrap_up"},
-            .to = "ringing",
-            .call_id = c.record_id});
-        journal(c, "ringing", op, u.device);
-        start_no_answer(op, c.pbx_id, u.device);
-      }
-      notify_desk(op, c, desk::call_state::ringing);
-      break;
-    case call_update::kind::answered:
-      stop_timer(no_answer_timers, op);
-      if (op && c.record_id) {
-        write(store::presence_move{.operator_id = op,
-                                   .from = {"ringing", "reserved", "ready",
-                                            "not_ready", "wrap_up", "held"},
-                                   .to = "talking",
-                                   .call_id = c.record_id});
-        write(store::call_answered{
-            .call_id = c.record_id, .operator_id = op, .at = now});
-      }
-      notify_desk(op, c, desk::call_state::talking);
-      break;
-    case call_update::kind::held:
-    case call_update::kind::retrieved: {
-      const bool held = u.what == call_update::kind::held;
-      if (op)
-        write(store::presence_move{.operator_id = op,
-                                   .from = {held ? "talking" : "held"},
-                                   .to = held ? "held" : "talking"});
-      journal(c, held ? "held" : "retrieved", op, u.device);
-      notify_desk(op, c,
-                  held ? desk::call_state::held : desk::call_state::talking);
-      break;
-    }
-    case call_update::kind::consultation:
-      journal(c, "consultation", op, u.device, {{"to", u.other}});
-      notify_desk(op, c, desk::call_state::consulting, u.other);
-      break;
-    case call_update::kind::transferred:
-    case call_update::kind::conferenced: {
-      const bool transfer = u.what == call_update::kind::transferred;
-      const std::int64_t target = operator_at(u.other);
-      journal(c, transfer ? "transferred" : "conferenced", op, u.device,
-              {{"to", u.other}});
-      if (target && c.record_id) {
-        write(store::presence_move{.operator_id = target,
-                                   .from = {"ready", "not_ready", "reserved",
-                                            "ringing", "wrap_up", "talking",
-                                            "held"},
-                                   .to = "talking",
-                                   .call_id = c.record_id});
-        write(store::call_answered{
-            .call_id = c.record_id, .operator_id = target, .at = now});
-        notify_desk(target, c,
-                    transfer ? desk::call_state::talking
-                             : desk::call_state::conference);
-      }
-      if (!transfer) {
-        // He held the caller to consult; in the conference he talks again.
+      case call_update::kind::offered:
+        break;
+      case call_update::kind::ringing:
+        if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end() && offered->second == op)
+          offered_to.erase(offered);
+        sent_to.erase(c.pbx_id);
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"reserved", "ready", "not_ready", "wrap_up"},
+                                     .to = "ringing",
+                                     .call_id = c.record_id});
+          journal(c, "ringing", op, u.device);
+          start_no_answer(op, c.pbx_id, u.device);
+        }
+        notify_desk(op, c, desk::call_state::ringing);
+        break;
+      case call_update::kind::answered:
+        stop_timer(no_answer_timers, op);
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"ringing", "reserved", "ready", "not_ready", "wrap_up", "held"},
+                                     .to = "talking",
+                                     .call_id = c.record_id});
+          write(store::call_answered{.call_id = c.record_id, .operator_id = op, .at = now});
+        }
+        notify_desk(op, c, desk::call_state::talking);
+        break;
+      case call_update::kind::held:
+      case call_update::kind::retrieved: {
+        const bool held = u.what == call_update::kind::held;
         if (op)
           write(store::presence_move{
-              .operator_id = op, .from = {"held"}, .to = "talking"});
-        notify_desk(op, c, desk::call_state::conference);
+              .operator_id = op, .from = {held ? "talking" : "held"}, .to = held ? "held" : "talking"});
+        journal(c, held ? "held" : "retrieved", op, u.device);
+        notify_desk(op, c, held ? desk::call_state::held : desk::call_state::talking);
+        break;
       }
-      break;
-    }
-    case call_update::kind::operator_left:
-      stop_timer(no_answer_timers, op);
-      if (op && c.record_id) {
-        write(store::presence_move{
-            .operator_id = op,
-            .from = {"talking", "held", "ringing", "reserved"},
-            .to = "wrap_up",
-            .call_id = c.record_id,
-            .call_finished = true});
-        start_wrap_up(op, c.record_id,
-                      std::chrono::seconds(wrap_up_seconds_for(c.pbx_id)));
-      }
-      notify_desk(op, c, desk::call_state::ended);
-      break;
-    case call_update::kind::ring_cancelled:
-      stop_timer(no_answer_timers, op);
-      if (op)
-        write(store::presence_move{
-            .operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
-      journal(c, "ring_cancelled", op, u.device);
-      notify_desk(op, c, desk::call_state::ended);
-      break;
-    case call_update::kind::ended: {
-      ++counters.calls_ended;
-      if (!c.record_id)
-        keep_unrecorded(c);
-      if (c.record_id) {
-        write(store::call_finished{.call_id = c.record_id,
-                                   .disposition =
-                                       std::string(to_string(*c.disposition)),
-                                   .held = c.held_total,
-                                   .at = now});
-        if (!c.answered_at) {
-          auto self = shared_from_this();
-          auto withdraw = [self, id = c.record_id]() -> asio::awaitable<void> {
-            if (self->router)
-              co_await self->router->call_ended(id);
-          };
-          asio::co_spawn(loop, std::move(withdraw), asio::detached);
+      case call_update::kind::consultation:
+        journal(c, "consultation", op, u.device, {{"to", u.other}});
+        notify_desk(op, c, desk::call_state::consulting, u.other);
+        break;
+      case call_update::kind::transferred:
+      case call_update::kind::conferenced: {
+        const bool transfer = u.what == call_update::kind::transferred;
+        const std::int64_t target = operator_at(u.other);
+        journal(c, transfer ? "transferred" : "conferenced", op, u.device, {{"to", u.other}});
+        if (target && c.record_id) {
+          write(
+              store::presence_move{.operator_id = target,
+                                   .from = {"ready", "not_ready", "reserved", "ringing", "wrap_up", "talking", "held"},
+                                   .to = "talking",
+                                   .call_id = c.record_id});
+          write(store::call_answered{.call_id = c.record_id, .operator_id = target, .at = now});
+          notify_desk(target, c, transfer ? desk::call_state::talking : desk::call_state::conference);
         }
+        if (!transfer) {
+          // He held the caller to consult; in the conference he talks again.
+          if (op) write(store::presence_move{.operator_id = op, .from = {"held"}, .to = "talking"});
+          notify_desk(op, c, desk::call_state::conference);
+        }
+        break;
       }
-      if (auto offered = offered_to.find(c.pbx_id);
-          offered != offered_to.end()) {
-        release_unrung(offered->second, c);
-        offered_to.erase(offered);
+      case call_update::kind::operator_left:
+        stop_timer(no_answer_timers, op);
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"talking", "held", "ringing", "reserved"},
+                                     .to = "wrap_up",
+                                     .call_id = c.record_id,
+                                     .call_finished = true});
+          start_wrap_up(op, c.record_id, std::chrono::seconds(wrap_up_seconds_for(c.pbx_id)));
+        }
+        notify_desk(op, c, desk::call_state::ended);
+        break;
+      case call_update::kind::ring_cancelled:
+        stop_timer(no_answer_timers, op);
+        if (op) write(store::presence_move{.operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
+        journal(c, "ring_cancelled", op, u.device);
+        notify_desk(op, c, desk::call_state::ended);
+        break;
+      case call_update::kind::ended: {
+        ++counters.calls_ended;
+        if (!c.record_id) keep_unrecorded(c);
+        if (c.record_id) {
+          write(store::call_finished{.call_id = c.record_id,
+                                     .disposition = std::string(to_string(*c.disposition)),
+                                     .held = c.held_total,
+                                     .at = now});
+          if (!c.answered_at) {
+            auto self = shared_from_this();
+            auto withdraw = [self, id = c.record_id]() -> asio::awaitable<void> {
+              if (self->router) co_await self->router->call_ended(id);
+            };
+            asio::co_spawn(loop, std::move(withdraw), asio::detached);
+          }
+        }
+        if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end()) {
+          release_unrung(offered->second, c);
+          offered_to.erase(offered);
+        }
+        queue_of_call.erase(c.pbx_id);
+        parked_at.erase(c.pbx_id);
+        held_dialogs.erase(c.pbx_id);
+        left_to_pbx.erase(c.pbx_id);
+        sent_to.erase(c.pbx_id);
+        break;
       }
-      queue_of_call.erase(c.pbx_id);
-      parked_at.erase(c.pbx_id);
-      held_dialogs.erase(c.pbx_id);
-      left_to_pbx.erase(c.pbx_id);
-      sent_to.erase(c.pbx_id);
-      break;
-    }
     }
   }
 
   // The screen pop: the call as the tracker knows it, the customer from
   // screen_pop(...).
-  void screen_pop(const routing::operator_offer &offer);
+  void screen_pop(const routing::operator_offer& offer);
 
   // ---- timers
   // ------------------------------------------------------------------------------
-  static void stop_timer(
-      std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>
-          &timers,
-      std::int64_t op) {
+  static void stop_timer(std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>& timers,
+                         std::int64_t op) {
     if (auto it = timers.find(op); it != timers.end()) {
       it->second->cancel();
       timers.erase(it);
     }
   }
 
-  void start_no_answer(std::int64_t op, const pbx::call_id &call,
-                       const pbx::device_id &device) {
+  void start_no_answer(std::int64_t op, const pbx::call_id& call, const pbx::device_id& device) {
     stop_timer(no_answer_timers, op);
-    auto timer =
-        std::make_unique<asio::steady_timer>(loop, config.ring_no_answer);
+    auto timer = std::make_unique<asio::steady_timer>(loop, config.ring_no_answer);
     auto self = shared_from_this();
     timer->async_wait([self, op, call, device](boost::system::error_code ec) {
-      if (ec || self->stopped)
-        return;
+      if (ec || self->stopped) return;
       self->no_answer_timers.erase(op);
-      const auto *c = self->tracker.find(call);
-      if (!c || c->ringing_at != device)
-        return;
-      self->log->info("operator {} did not answer call {} within {} s: not "
-                      "ready (no_answer), routing again",
-                      op, c->record_id, self->config.ring_no_answer.count());
-      self->write(store::presence_move{.operator_id = op,
-                                       .from = {"ringing", "reserved"},
-                                       .to = "not_ready",
-                                       .reason = std::string("no_answer")});
+      const auto* c = self->tracker.find(call);
+      if (!c || c->ringing_at != device) return;
+      self->log->info(
+          "operator {} did not answer call {} within {} s: not "
+          "ready (no_answer), routing again",
+          op, c->record_id, self->config.ring_no_answer.count());
+      self->write(store::presence_move{
+          .operator_id = op, .from = {"ringing", "reserved"}, .to = "not_ready", .reason = std::string("no_answer")});
       self->journal(*c, "ring_no_answer", op, device);
       // Back to where the call came from: its route point asks the router
       // again.
       if (!c->route_point.empty())
-        self->send(pbx::deflect_call{.connection = {call, device},
-                                     .to = c->route_point},
-                   "deflect after no answer");
+        self->send(pbx::deflect_call{.connection = {call, device}, .to = c->route_point}, "deflect after no answer");
     });
     no_answer_timers[op] = std::move(timer);
   }
 
-  void start_wrap_up(std::int64_t op, std::int64_t call_id,
-                     std::chrono::seconds length) {
+  void start_wrap_up(std::int64_t op, std::int64_t call_id, std::chrono::seconds length) {
     stop_timer(wrap_up_timers, op);
     wrap_up_call[op] = call_id;
     auto timer = std::make_unique<asio::steady_timer>(loop, length);
     auto self = shared_from_this();
     timer->async_wait([self, op](boost::system::error_code ec) {
-      if (ec || self->stopped)
-        return;
+      if (ec || self->stopped) return;
       self->end_wrap_up(op);
     });
     wrap_up_timers[op] = std::move(timer);
@@ -630,88 +539,61 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   bool end_wrap_up(std::int64_t op) {
     stop_timer(wrap_up_timers, op);
     auto it = wrap_up_call.find(op);
-    if (it == wrap_up_call.end())
-      return false;
-    write(store::wrap_up_finished{.call_id = it->second,
-                                  .at = std::chrono::system_clock::now()});
-    write(store::presence_move{
-        .operator_id = op, .from = {"wrap_up"}, .to = "ready"});
+    if (it == wrap_up_call.end()) return false;
+    write(store::wrap_up_finished{.call_id = it->second, .at = std::chrono::system_clock::now()});
+    write(store::presence_move{.operator_id = op, .from = {"wrap_up"}, .to = "ready"});
     wrap_up_call.erase(it);
     return true;
   }
 
   // ---- desktop commands
   // --------------------------------------------------------------------
-  asio::awaitable<result<void>> execute(const desk::operator_context &who,
-                                        const desk::call_command &command) {
-    const auto *c = tracker.call_at(who.device);
-    auto connection = [&]() {
-      return pbx::connection_id{c->pbx_id, who.device};
-    };
+  asio::awaitable<result<void>> execute(const desk::operator_context& who, const desk::call_command& command) {
+    const auto* c = tracker.call_at(who.device);
+    auto connection = [&]() { return pbx::connection_id{c->pbx_id, who.device}; };
     auto need_call = [&]() -> result<void> {
-      if (!c)
-        return error{errc::call_unknown, "no call at " + who.device};
+      if (!c) return error{errc::call_unknown, "no call at " + who.device};
       return {};
     };
     co_return co_await std::visit(
-        [&](const auto &cmd) -> asio::awaitable<result<void>> {
+        [&](const auto& cmd) -> asio::awaitable<result<void>> {
           using T = std::decay_t<decltype(cmd)>;
           if constexpr (std::is_same_v<T, desk::req::end_wrap_up>) {
-            if (!end_wrap_up(who.operator_id))
-              co_return error{errc::state_not_allowed, "not in wrap-up"};
+            if (!end_wrap_up(who.operator_id)) co_return error{errc::state_not_allowed, "not in wrap-up"};
             co_return result<void>{};
           } else if constexpr (std::is_same_v<T, desk::req::disposition>) {
-            if (!who.call_id)
-              co_return error{errc::call_unknown,
-                              "no call to set a disposition on"};
-            write(store::call_wrap_up_code{
-                .call_id = *who.call_id, .code = cmd.code, .notes = cmd.notes});
+            if (!who.call_id) co_return error{errc::call_unknown, "no call to set a disposition on"};
+            write(store::call_wrap_up_code{.call_id = *who.call_id, .code = cmd.code, .notes = cmd.notes});
             co_return result<void>{};
           } else if constexpr (std::is_same_v<T, desk::req::dial>) {
-            auto made = co_await link.execute(
-                pbx::make_call{.from = who.device, .to = cmd.number});
-            if (!made)
-              co_return made.error();
+            auto made = co_await link.execute(pbx::make_call{.from = who.device, .to = cmd.number});
+            if (!made) co_return made.error();
             co_return result<void>{};
           } else {
-            if (auto ok = need_call(); !ok)
-              co_return ok.error();
+            if (auto ok = need_call(); !ok) co_return ok.error();
             if constexpr (std::is_same_v<T, desk::req::answer>) {
-              co_return co_await link.execute(
-                  pbx::answer_call{.connection = connection()});
+              co_return co_await link.execute(pbx::answer_call{.connection = connection()});
             } else if constexpr (std::is_same_v<T, desk::req::hangup>) {
-              co_return co_await link.execute(
-                  pbx::clear_connection{.connection = connection()});
+              co_return co_await link.execute(pbx::clear_connection{.connection = connection()});
             } else if constexpr (std::is_same_v<T, desk::req::hold>) {
-              co_return co_await link.execute(
-                  pbx::hold_call{.connection = connection()});
+              co_return co_await link.execute(pbx::hold_call{.connection = connection()});
             } else if constexpr (std::is_same_v<T, desk::req::retrieve>) {
-              co_return co_await link.execute(
-                  pbx::retrieve_call{.connection = connection()});
+              co_return co_await link.execute(pbx::retrieve_call{.connection = connection()});
             } else if constexpr (std::is_same_v<T, desk::req::consult>) {
-              auto made = co_await link.execute(pbx::consult_call{
-                  .existing = connection(), .to = cmd.number});
-              if (!made)
-                co_return made.error();
+              auto made = co_await link.execute(pbx::consult_call{.existing = connection(), .to = cmd.number});
+              if (!made) co_return made.error();
               co_return result<void>{};
             } else if constexpr (std::is_same_v<T, desk::req::transfer>) {
               if (cmd.mode == desk::req::transfer_mode::blind)
-                co_return co_await link.execute(pbx::single_step_transfer{
-                    .active = connection(), .to = cmd.number});
-              if (!c->consultation)
-                co_return error{errc::state_not_allowed,
-                                "no consultation call to transfer to"};
+                co_return co_await link.execute(pbx::single_step_transfer{.active = connection(), .to = cmd.number});
+              if (!c->consultation) co_return error{errc::state_not_allowed, "no consultation call to transfer to"};
               co_return co_await link.execute(
-                  pbx::transfer_call{.held = connection(),
-                                     .active = {*c->consultation, who.device}});
+                  pbx::transfer_call{.held = connection(), .active = {*c->consultation, who.device}});
             } else {
               static_assert(std::is_same_v<T, desk::req::conference>);
-              if (!c->consultation)
-                co_return error{errc::state_not_allowed,
-                                "no consultation call to conference"};
-              co_return co_await link.execute(pbx::conference_call{
-                  .held = connection(),
-                  .active = {*c->consultation, who.device}});
+              if (!c->consultation) co_return error{errc::state_not_allowed, "no consultation call to conference"};
+              co_return co_await link.execute(
+                  pbx::conference_call{.held = connection(), .active = {*c->consultation, who.device}});
             }
           }
         },
@@ -719,24 +601,21 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 };
 
-call_centre::call_centre(asio::any_io_executor loop,
-                         store::connection_pool &pool, pbx::pbx_link &link,
+call_centre::call_centre(asio::any_io_executor loop, store::connection_pool& pool, pbx::pbx_link& link,
                          call_centre_config config)
-    : state_(std::make_shared<state>(std::move(loop), pool, link,
-                                     std::move(config))) {}
+    : state_(std::make_shared<state>(std::move(loop), pool, link, std::move(config))) {}
 
 call_centre::~call_centre() { stop(); }
 
-void call_centre::attach(routing::router &router, desk::hub &hub) {
+void call_centre::attach(routing::router& router, desk::hub& hub) {
   state_->router = &router;
   state_->hub = &hub;
 }
 
 void call_centre::start() {
   auto s = state_;
-  s->link.on_event([weak = std::weak_ptr<state>(s)](const pbx::event &e) {
-    if (auto self = weak.lock())
-      self->on_event(e);
+  s->link.on_event([weak = std::weak_ptr<state>(s)](const pbx::event& e) {
+    if (auto self = weak.lock()) self->on_event(e);
   });
   auto boot = [s]() -> asio::awaitable<void> {
     co_await s->load_queues();
@@ -752,31 +631,24 @@ void call_centre::start() {
 void call_centre::stop() {
   auto s = state_;
   asio::post(s->loop, [s] {
-    if (s->stopped)
-      return;
+    if (s->stopped) return;
     s->stopped = true;
-    for (auto &[op, t] : s->wrap_up_timers)
-      t->cancel();
-    for (auto &[op, t] : s->no_answer_timers)
-      t->cancel();
+    for (auto& [op, t] : s->wrap_up_timers) t->cancel();
+    for (auto& [op, t] : s->no_answer_timers) t->cancel();
     s->stats_timer.cancel();
     s->writer_wake.cancel();
   });
 }
 
-void call_centre::presence_changed(std::int64_t operator_id,
-                                   const std::string &st) {
-  if (state_->hub)
-    state_->hub->presence_changed(operator_id);
+void call_centre::presence_changed(std::int64_t operator_id, const std::string& st) {
+  if (state_->hub) state_->hub->presence_changed(operator_id);
   follow_presence(operator_id, st);
 }
 
-void call_centre::follow_presence(std::int64_t operator_id,
-                                  const std::string &st) {
+void call_centre::follow_presence(std::int64_t operator_id, const std::string& st) {
   auto s = state_;
   if (st == "logged_out") {
-    if (auto it = s->device_of_operator.find(operator_id);
-        it != s->device_of_operator.end()) {
+    if (auto it = s->device_of_operator.find(operator_id); it != s->device_of_operator.end()) {
       s->tracker.remove_operator_device(it->second);
       s->operator_of_device.erase(it->second);
       s->device_of_operator.erase(it);
@@ -788,63 +660,50 @@ void call_centre::follow_presence(std::int64_t operator_id,
     asio::co_spawn(s->loop, std::move(reload), asio::detached);
   }
   if (st == "ready" && s->router) {
-    auto give = [s, operator_id]() -> asio::awaitable<void> {
-      co_await s->router->operator_ready(operator_id);
-    };
+    auto give = [s, operator_id]() -> asio::awaitable<void> { co_await s->router->operator_ready(operator_id); };
     asio::co_spawn(s->loop, std::move(give), asio::detached);
   }
 }
 
-void call_centre::presence_notification(const std::string &payload) {
+void call_centre::presence_notification(const std::string& payload) {
   // The row itself (migration 0040): the desk applies it without reading it
   // back.
   if (auto row = store::presence_from_notification(payload)) {
     const auto id = row->operator_id;
     const auto st = row->state;
-    if (state_->hub)
-      state_->hub->presence_notified(std::move(*row));
+    if (state_->hub) state_->hub->presence_notified(std::move(*row));
     return follow_presence(id, st);
   }
   auto parsed = nlohmann::json::parse(payload, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object() ||
-      !parsed.contains("operator_id") ||
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("operator_id") ||
       !parsed["operator_id"].is_number_integer())
     return;
-  auto st = parsed.contains("state") && parsed["state"].is_string()
-                ? parsed["state"].get<std::string>()
-                : "";
+  auto st = parsed.contains("state") && parsed["state"].is_string() ? parsed["state"].get<std::string>() : "";
   presence_changed(parsed["operator_id"].get<std::int64_t>(), st);
 }
 
-void call_centre::route_select(const routing::route_select_answer &answer) {
-  auto &s = *state_;
-  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id))
-    return; // the caller hung up meanwhile
-  if (answer.call_id)
-    s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
-  if (answer.queue_id)
-    s.queue_of_call[answer.pbx_call_id] = answer.queue_id;
+void call_centre::route_select(const routing::route_select_answer& answer) {
+  auto& s = *state_;
+  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id)) return;  // the caller hung up meanwhile
+  if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
+  if (answer.queue_id) s.queue_of_call[answer.pbx_call_id] = answer.queue_id;
   if (answer.operator_id) {
     s.learn_device(answer.operator_id, answer.destination);
     s.sent_to[answer.pbx_call_id] = answer.destination;
   } else if (!answer.destination.empty()) {
     s.parked_at[answer.pbx_call_id] = answer.destination;
     if (answer.position > 0)
-      s.tracker.mark_queued(answer.pbx_call_id,
-                            std::chrono::system_clock::now());
+      s.tracker.mark_queued(answer.pbx_call_id, std::chrono::system_clock::now());
     else if (!answer.fallback)
-      s.tracker.mark_routed_elsewhere(answer.pbx_call_id,
-                                      call_disposition::overflowed);
+      s.tracker.mark_routed_elsewhere(answer.pbx_call_id, call_disposition::overflowed);
   }
   s.send(routing::to_pbx(answer), "route select of call " + answer.pbx_call_id);
 }
 
-void call_centre::route_end(const routing::route_end_answer &answer) {
-  auto &s = *state_;
-  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id))
-    return; // the caller hung up meanwhile
-  if (answer.call_id)
-    s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
+void call_centre::route_end(const routing::route_end_answer& answer) {
+  auto& s = *state_;
+  if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id)) return;  // the caller hung up meanwhile
+  if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
   if (answer.queued && answer.call_id && s.tracker.find(answer.pbx_call_id)) {
     // The caller waits at the route point; the dialog is answered when an
     // operator is picked.
@@ -855,16 +714,15 @@ void call_centre::route_end(const routing::route_end_answer &answer) {
   s.send(routing::to_pbx(answer), "route end of call " + answer.pbx_call_id);
 }
 
-void call_centre::offer_to_operator(const routing::operator_offer &given) {
+void call_centre::offer_to_operator(const routing::operator_offer& given) {
   auto s = state_;
   auto offer = given;
   s->learn_device(offer.operator_id, offer.device);
   if (offer.pbx_call_id.empty()) {
     // The router no longer knew the call (it ended while he was picked): find
     // it by its record.
-    for (const auto &c : s->tracker.snapshot())
-      if (c.record_id == offer.call_id)
-        offer.pbx_call_id = c.pbx_id;
+    for (const auto& c : s->tracker.snapshot())
+      if (c.record_id == offer.call_id) offer.pbx_call_id = c.pbx_id;
   }
   if (offer.pbx_call_id.empty() || !s->tracker.find(offer.pbx_call_id)) {
     // The caller hung up while the operator was being picked: no screen pop, he
@@ -872,25 +730,18 @@ void call_centre::offer_to_operator(const routing::operator_offer &given) {
     s->give_back(offer.operator_id, offer.call_id);
     return;
   }
-  if (offer.queue_id && !offer.pbx_call_id.empty())
-    s->queue_of_call[offer.pbx_call_id] = offer.queue_id;
+  if (offer.queue_id && !offer.pbx_call_id.empty()) s->queue_of_call[offer.pbx_call_id] = offer.queue_id;
   std::optional<std::string> held_dialog;
   if (offer.from_queue && !offer.pbx_call_id.empty()) {
     // The call waits at its queue's wait device: move it to the operator's
     // phone.
-    if (auto parked = s->parked_at.find(offer.pbx_call_id);
-        parked != s->parked_at.end()) {
+    if (auto parked = s->parked_at.find(offer.pbx_call_id); parked != s->parked_at.end()) {
       s->sent_to[offer.pbx_call_id] = offer.device;
-      s->send(
-          pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second},
-                            .to = offer.device},
-          "moving call " + offer.pbx_call_id + " to operator " +
-              std::to_string(offer.operator_id));
+      s->send(pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second}, .to = offer.device},
+              "moving call " + offer.pbx_call_id + " to operator " + std::to_string(offer.operator_id));
       s->parked_at.erase(parked);
-    } else if (auto held = s->held_dialogs.find(offer.pbx_call_id);
-               held != s->held_dialogs.end()) {
-      held_dialog = std::move(
-          held->second); // waits at its route point: answer the dialog now
+    } else if (auto held = s->held_dialogs.find(offer.pbx_call_id); held != s->held_dialogs.end()) {
+      held_dialog = std::move(held->second);  // waits at its route point: answer the dialog now
       s->held_dialogs.erase(held);
       s->sent_to[offer.pbx_call_id] = offer.device;
     } else {
@@ -901,16 +752,13 @@ void call_centre::offer_to_operator(const routing::operator_offer &given) {
     }
   }
   if (held_dialog) {
-    auto run = [s, offer,
-                dialog = std::move(*held_dialog)]() -> asio::awaitable<void> {
-      auto selected = co_await s->link.execute(
-          pbx::route_select{.dialog = dialog, .destination = offer.device});
+    auto run = [s, offer, dialog = std::move(*held_dialog)]() -> asio::awaitable<void> {
+      auto selected = co_await s->link.execute(pbx::route_select{.dialog = dialog, .destination = offer.device});
       if (!selected) {
         // The caller left (or the PBX routed the call) while the operator was
         // being picked.
-        s->log->info(
-            "call {} is gone from its route point ({}); operator {} released",
-            offer.call_id, selected.error().message(), offer.operator_id);
+        s->log->info("call {} is gone from its route point ({}); operator {} released", offer.call_id,
+                     selected.error().message(), offer.operator_id);
         s->give_back(offer.operator_id, offer.call_id);
         co_return;
       }
@@ -922,43 +770,33 @@ void call_centre::offer_to_operator(const routing::operator_offer &given) {
   s->screen_pop(offer);
 }
 
-void call_centre::state::screen_pop(const routing::operator_offer &offer) {
+void call_centre::state::screen_pop(const routing::operator_offer& offer) {
   auto s = shared_from_this();
-  const auto *c = tracker.find(offer.pbx_call_id);
+  const auto* c = tracker.find(offer.pbx_call_id);
   if (c && c->routed_as) {
     give_back(offer.operator_id,
-              offer.call_id); // the PBX took the call elsewhere meanwhile
+              offer.call_id);  // the PBX took the call elsewhere meanwhile
     return;
   }
-  if (c)
-    offered_to[offer.pbx_call_id] = offer.operator_id;
-  if (!s->hub)
-    return;
+  if (c) offered_to[offer.pbx_call_id] = offer.operator_id;
+  if (!s->hub) return;
   desk::offer_event pop;
   pop.call.call_id = offer.call_id;
   if (offer.queue_id) {
     pop.call.queue_id = offer.queue_id;
-    if (auto q = s->queues.find(offer.queue_id); q != s->queues.end())
-      pop.call.queue = q->second.name;
+    if (auto q = s->queues.find(offer.queue_id); q != s->queues.end()) pop.call.queue = q->second.name;
   }
   if (c) {
     pop.call.caller = c->caller;
     pop.call.dialled = c->dialled;
-    pop.call.waited_seconds =
-        std::chrono::duration<double>(std::chrono::system_clock::now() -
-                                      c->offered_at)
-            .count();
-    for (const auto &[key, value] : routing::ivr_pairs(c->correlator))
-      pop.ivr[key] = value;
+    pop.call.waited_seconds = std::chrono::duration<double>(std::chrono::system_clock::now() - c->offered_at).count();
+    for (const auto& [key, value] : routing::ivr_pairs(c->correlator)) pop.ivr[key] = value;
   }
   const std::pair key{offer.operator_id, offer.call_id};
-  if (offer.customer_read) { // read with the decision: the pop leaves with the
-                             // route select
-    pop.customer = offer.customer
-                       ? nlohmann::json::parse(*offer.customer, nullptr, false)
-                       : nlohmann::json(nullptr);
-    if (pop.customer.is_discarded())
-      pop.customer = nullptr;
+  if (offer.customer_read) {  // read with the decision: the pop leaves with the
+                              // route select
+    pop.customer = offer.customer ? nlohmann::json::parse(*offer.customer, nullptr, false) : nlohmann::json(nullptr);
+    if (pop.customer.is_discarded()) pop.customer = nullptr;
     hub->offer(key.first, std::move(pop));
     return;
   }
@@ -967,65 +805,51 @@ void call_centre::state::screen_pop(const routing::operator_offer &offer) {
     auto customer = co_await store::screen_pop(s->pool, pop.call.call_id);
     if (customer && *customer) {
       pop.customer = nlohmann::json::parse(**customer, nullptr, false);
-      if (pop.customer.is_discarded())
-        pop.customer = nullptr;
+      if (pop.customer.is_discarded()) pop.customer = nullptr;
     } else {
       pop.customer = nullptr;
     }
     auto held = s->popping.extract(key);
-    if (!s->hub)
-      co_return;
+    if (!s->hub) co_return;
     s->hub->offer(key.first, std::move(pop));
     if (!held.empty())
-      for (auto &event : held.mapped())
-        s->hub->call_update(key.first, std::move(event));
+      for (auto& event : held.mapped()) s->hub->call_update(key.first, std::move(event));
   };
   asio::co_spawn(s->loop, std::move(run), asio::detached);
 }
 
-void call_centre::redirect_waiting(const routing::waiting_redirect &redirect) {
-  auto &s = *state_;
-  const auto as = redirect.reason.find("closed") != std::string::npos
-                      ? call_disposition::closed
-                      : call_disposition::overflowed;
-  if (auto held = s.held_dialogs.find(redirect.pbx_call_id);
-      held != s.held_dialogs.end()) {
+void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
+  auto& s = *state_;
+  const auto as =
+      redirect.reason.find("closed") != std::string::npos ? call_disposition::closed : call_disposition::overflowed;
+  if (auto held = s.held_dialogs.find(redirect.pbx_call_id); held != s.held_dialogs.end()) {
     s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, as);
     if (redirect.destination.empty())
-      s.send(pbx::route_end{.dialog = held->second},
-             "route end of waiting call " + redirect.pbx_call_id);
+      s.send(pbx::route_end{.dialog = held->second}, "route end of waiting call " + redirect.pbx_call_id);
     else
-      s.send(pbx::route_select{.dialog = held->second,
-                               .destination = redirect.destination},
+      s.send(pbx::route_select{.dialog = held->second, .destination = redirect.destination},
              "redirecting waiting call " + redirect.pbx_call_id);
     s.held_dialogs.erase(held);
     return;
   }
   auto parked = s.parked_at.find(redirect.pbx_call_id);
-  if (parked == s.parked_at.end() || redirect.destination.empty())
-    return;
+  if (parked == s.parked_at.end() || redirect.destination.empty()) return;
   s.tracker.mark_routed_elsewhere(redirect.pbx_call_id, as);
-  s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second},
-                           .to = redirect.destination},
+  s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second}, .to = redirect.destination},
          "redirecting waiting call " + redirect.pbx_call_id);
   s.parked_at.erase(parked);
 }
 
-asio::awaitable<result<void>>
-call_centre::execute(const desk::operator_context &who,
-                     const desk::call_command &command) {
+asio::awaitable<result<void>> call_centre::execute(const desk::operator_context& who,
+                                                   const desk::call_command& command) {
   auto s = state_;
   co_return co_await s->execute(who, command);
 }
 
-const call_tracker &call_centre::tracker() const noexcept {
-  return state_->tracker;
-}
-const call_centre_counters &call_centre::counters() const noexcept {
-  return state_->counters;
-}
+const call_tracker& call_centre::tracker() const noexcept { return state_->tracker; }
+const call_centre_counters& call_centre::counters() const noexcept { return state_->counters; }
 std::size_t call_centre::pending_writes() const noexcept {
   return state_->queued_writes.size() + state_->in_flight_writes;
 }
 
-} // namespace switchboard::calls
+}  // namespace switchboard::calls
