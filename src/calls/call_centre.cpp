@@ -1,7 +1,6 @@
-// Call-control layer: every PBX event, router decision and desktop command
-// passes through here on the event loop. Database writes keep their order
-// through one queue and one writer coroutine, which also batches them under
-// load.
+// Call-control layer: every PBX event, router decision and desktop command passes through here
+// on the event loop. Database writes keep their order through one queue and one writer
+// coroutine, which also batches them under load.
 #include "switchboard/calls/call_centre.hpp"
 
 #include "switchboard/log.hpp"
@@ -44,25 +43,20 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_map<std::int64_t, store::queue_setting> queues;
   std::unordered_map<pbx::call_id, std::int64_t> queue_of_call;  // pbx call id -> queue id
   std::unordered_map<pbx::call_id, pbx::device_id> parked_at;    // queued calls: the wait device
-  // Queued calls whose queue has no wait device stay at their route point,
-  // their routing dialog open (the PBX's routeing timer bounds the wait): pbx
-  // call id -> dialog.
+  // Queued calls whose queue has no wait device stay at their route point, their routing dialog
+  // open (the PBX's routeing timer bounds the wait): pbx call id -> dialog.
   std::unordered_map<pbx::call_id, std::string> held_dialogs;
-  // Held calls whose dialog the PBX ended: when it then moves them on, that is
-  // its default routing.
+  // Held calls whose dialog the PBX ended: when it then moves them on, that is its default routing.
   std::unordered_set<pbx::call_id> left_to_pbx;
-  // Operators offered a call whose phone has not rung yet: pbx call id ->
-  // operator.
+  // Operators offered a call whose phone has not rung yet: pbx call id -> operator.
   std::unordered_map<pbx::call_id, std::int64_t> offered_to;
-  // Calls told to ring an operator's phone that has not rung yet: pbx call id
-  // -> that phone.
+  // Calls told to ring an operator's phone that has not rung yet: pbx call id -> that phone.
   std::unordered_map<pbx::call_id, pbx::device_id> sent_to;
-  // Screen pops waiting for the customer record, (operator, call record) -> the
-  // call's events for that operator meanwhile: the desktop gets the pop first,
-  // then the call's story in order.
+  // Screen pops waiting for the customer record, (operator, call record) -> the call's events
+  // for that operator meanwhile: the desktop gets the pop first, then the call's story in order.
   std::map<std::pair<std::int64_t, std::int64_t>, std::vector<desk::call_event>> popping;
-  // Calls that ended before the router's decision named their record: kept a
-  // while, so the record is closed with the real end when the decision comes.
+  // Calls that ended before the router's decision named their record: kept a while, so the
+  // record is closed with the real end when the decision comes.
   std::unordered_map<pbx::call_id, tracked_call> ended_unrecorded;
   std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
@@ -79,8 +73,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   state(asio::any_io_executor l, store::connection_pool& p, pbx::pbx_link& k, call_centre_config c)
       : loop(std::move(l)), pool(p), link(k), config(std::move(c)), stats_timer(loop), writer_wake(loop) {}
 
-  // ---- operators and devices
-  // ---------------------------------------------------------------
+  // ---- operators and devices ---------------------------------------------------------------
   void learn_device(std::int64_t operator_id, const pbx::device_id& device) {
     if (device.empty() || operator_id == 0) return;
     if (auto old = device_of_operator.find(operator_id); old != device_of_operator.end() && old->second != device) {
@@ -115,15 +108,12 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     for (auto& q : *loaded) queues[q.queue_id] = std::move(q);
   }
 
-  // ---- ordered database writes
-  // -------------------------------------------------------------
+  // ---- ordered database writes -------------------------------------------------------------
   void write(store::call_write w) {
     queued_writes.push_back(std::move(w));
     if (queued_writes.size() == config.max_queued_writes)
-      log->error(
-          "{} database writes queued: PostgreSQL is not keeping up "
-          "(check the database server)",
-          queued_writes.size());
+      log->error("{} database writes queued: PostgreSQL is not keeping up (check the database server)",
+                 queued_writes.size());
     writer_wake.cancel();
   }
 
@@ -153,11 +143,9 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     }
   }
 
-  // ---- supervisors' statistics
-  // ------------------------------------------------------------- Every
-  // tenant's queue figures, pushed when they changed and at most once per
-  // stats_push: a busy call centre changes them on every call, and supervisors
-  // need a steady picture.
+  // ---- supervisors' statistics -------------------------------------------------------------
+  // Every tenant's queue figures, pushed when they changed and at most once per stats_push:
+  // a busy call centre changes them on every call, and supervisors need a steady picture.
   asio::awaitable<void> push_statistics() {
     auto self = shared_from_this();
     while (!stopped) {
@@ -210,8 +198,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     return text;
   }
 
-  // ---- PBX commands
-  // ------------------------------------------------------------------------
+  // ---- PBX commands ------------------------------------------------------------------------
   template <class Command>
   void send(Command command, std::string what) {
     auto self = shared_from_this();
@@ -225,8 +212,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     asio::co_spawn(loop, std::move(run), asio::detached);
   }
 
-  // ---- PBX events
-  // --------------------------------------------------------------------------
+  // ---- PBX events --------------------------------------------------------------------------
   void on_event(const pbx::event& e) {
     ++counters.pbx_events;
     if (const auto* offered = std::get_if<pbx::call_offered>(&e)) {
@@ -235,8 +221,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       log->info("PBX link up");
     } else if (const auto* down = std::get_if<pbx::link_down>(&e)) {
       log->warn("PBX link down: {}", down->reason.message());
-      // A PBX that loses its routing application routes the open dialogs
-      // itself.
+      // A PBX that loses its routing application routes the open dialogs itself.
       while (!held_dialogs.empty()) dialog_ended(held_dialogs.begin()->second, "PBX link down");
     } else if (const auto* ended = std::get_if<pbx::route_ended>(&e)) {
       dialog_ended(ended->dialog, ended->reason);
@@ -256,9 +241,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     asio::co_spawn(loop, std::move(run), asio::detached);
   }
 
-  // The PBX moved a call: by itself after a held dialog ended (its default
-  // routing), or somewhere else than the phone of the operator it was offered
-  // to (that offer is void).
+  // The PBX moved a call: by itself after a held dialog ended (its default routing), or somewhere
+  // else than the phone of the operator it was offered to (that offer is void).
   void on_diverted(const pbx::call_diverted& diverted) {
     const auto& call = diverted.connection.call;
     bool by_itself = left_to_pbx.erase(call) > 0;
@@ -274,9 +258,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     }
   }
 
-  // The PBX ended a held routing dialog (its routeing timer, or the caller
-  // left): the call is the PBX's now and must not be offered to an operator any
-  // more.
+  // The PBX ended a held routing dialog (its routeing timer, or the caller left): the call is
+  // the PBX's now and must not be offered to an operator any more.
   void dialog_ended(const std::string& dialog, const std::string& reason) {
     auto held = std::find_if(held_dialogs.begin(), held_dialogs.end(),
                              [&](const auto& entry) { return entry.second == dialog; });
@@ -286,10 +269,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     left_to_pbx.insert(held->first);
     held_dialogs.erase(held);
     if (record == 0) return;
-    log->debug(
-        "call {} left its route point while waiting ({}): no longer "
-        "offered to operators",
-        record, reason);
+    log->debug("call {} left its route point while waiting ({}): no longer offered to operators", record, reason);
     auto self = shared_from_this();
     auto withdraw = [self, record]() -> asio::awaitable<void> {
       if (self->router) co_await self->router->call_ended(record);
@@ -297,9 +277,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     asio::co_spawn(loop, std::move(withdraw), asio::detached);
   }
 
-  // The caller left after the operator was picked and before his phone rang:
-  // his reservation is given back now (not when it expires) and his desktop
-  // learns the offer is void.
+  // The caller left after the operator was picked and before his phone rang: his reservation
+  // is given back now (not when it expires) and his desktop learns the offer is void.
   void release_unrung(std::int64_t op, const tracked_call& c) {
     if (c.record_id == 0) return;
     notify_desk(op, c, desk::call_state::ended);
@@ -312,9 +291,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     ended_unrecorded[c.pbx_id] = c;
   }
 
-  // The router named the record of a call that has ended meanwhile: the record
-  // gets its end, and the call leaves the queue it may have been put in. False
-  // when the call is not one of those.
+  // The router named the record of a call that has ended meanwhile: the record gets its end, and
+  // the call leaves the queue it may have been put in. False when the call is not one of those.
   bool finish_unrecorded(const pbx::call_id& call, std::int64_t record_id) {
     auto it = ended_unrecorded.find(call);
     if (it == ended_unrecorded.end() || record_id == 0) return false;
@@ -486,12 +464,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     }
   }
 
-  // The screen pop: the call as the tracker knows it, the customer from
-  // screen_pop(...).
+  // The screen pop: the call as the tracker knows it, the customer from screen_pop(...).
   void screen_pop(const routing::operator_offer& offer);
 
-  // ---- timers
-  // ------------------------------------------------------------------------------
+  // ---- timers ------------------------------------------------------------------------------
   static void stop_timer(std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>>& timers,
                          std::int64_t op) {
     if (auto it = timers.find(op); it != timers.end()) {
@@ -509,15 +485,12 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       self->no_answer_timers.erase(op);
       const auto* c = self->tracker.find(call);
       if (!c || c->ringing_at != device) return;
-      self->log->info(
-          "operator {} did not answer call {} within {} s: not "
-          "ready (no_answer), routing again",
-          op, c->record_id, self->config.ring_no_answer.count());
+      self->log->info("operator {} did not answer call {} within {} s: not ready (no_answer), routing again", op,
+                      c->record_id, self->config.ring_no_answer.count());
       self->write(store::presence_move{
           .operator_id = op, .from = {"ringing", "reserved"}, .to = "not_ready", .reason = std::string("no_answer")});
       self->journal(*c, "ring_no_answer", op, device);
-      // Back to where the call came from: its route point asks the router
-      // again.
+      // Back to where the call came from: its route point asks the router again.
       if (!c->route_point.empty())
         self->send(pbx::deflect_call{.connection = {call, device}, .to = c->route_point}, "deflect after no answer");
     });
@@ -546,8 +519,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     return true;
   }
 
-  // ---- desktop commands
-  // --------------------------------------------------------------------
+  // ---- desktop commands --------------------------------------------------------------------
   asio::awaitable<result<void>> execute(const desk::operator_context& who, const desk::call_command& command) {
     const auto* c = tracker.call_at(who.device);
     auto connection = [&]() { return pbx::connection_id{c->pbx_id, who.device}; };
@@ -666,8 +638,7 @@ void call_centre::follow_presence(std::int64_t operator_id, const std::string& s
 }
 
 void call_centre::presence_notification(const std::string& payload) {
-  // The row itself (migration 0040): the desk applies it without reading it
-  // back.
+  // The row itself (migration 0040): the desk applies it without reading it back.
   if (auto row = store::presence_from_notification(payload)) {
     const auto id = row->operator_id;
     const auto st = row->state;
@@ -705,8 +676,7 @@ void call_centre::route_end(const routing::route_end_answer& answer) {
   if (s.finish_unrecorded(answer.pbx_call_id, answer.call_id)) return;  // the caller hung up meanwhile
   if (answer.call_id) s.tracker.set_record_id(answer.pbx_call_id, answer.call_id);
   if (answer.queued && answer.call_id && s.tracker.find(answer.pbx_call_id)) {
-    // The caller waits at the route point; the dialog is answered when an
-    // operator is picked.
+    // The caller waits at the route point; the dialog is answered when an operator is picked.
     s.tracker.mark_queued(answer.pbx_call_id, std::chrono::system_clock::now());
     s.held_dialogs[answer.pbx_call_id] = answer.routing_dialog_id;
     return;
@@ -719,22 +689,19 @@ void call_centre::offer_to_operator(const routing::operator_offer& given) {
   auto offer = given;
   s->learn_device(offer.operator_id, offer.device);
   if (offer.pbx_call_id.empty()) {
-    // The router no longer knew the call (it ended while he was picked): find
-    // it by its record.
+    // The router no longer knew the call (it ended while he was picked): find it by its record.
     for (const auto& c : s->tracker.snapshot())
       if (c.record_id == offer.call_id) offer.pbx_call_id = c.pbx_id;
   }
   if (offer.pbx_call_id.empty() || !s->tracker.find(offer.pbx_call_id)) {
-    // The caller hung up while the operator was being picked: no screen pop, he
-    // is free again.
+    // The caller hung up while the operator was being picked: no screen pop, he is free again.
     s->give_back(offer.operator_id, offer.call_id);
     return;
   }
   if (offer.queue_id && !offer.pbx_call_id.empty()) s->queue_of_call[offer.pbx_call_id] = offer.queue_id;
   std::optional<std::string> held_dialog;
   if (offer.from_queue && !offer.pbx_call_id.empty()) {
-    // The call waits at its queue's wait device: move it to the operator's
-    // phone.
+    // The call waits at its queue's wait device: move it to the operator's phone.
     if (auto parked = s->parked_at.find(offer.pbx_call_id); parked != s->parked_at.end()) {
       s->sent_to[offer.pbx_call_id] = offer.device;
       s->send(pbx::deflect_call{.connection = {offer.pbx_call_id, parked->second}, .to = offer.device},
@@ -745,8 +712,7 @@ void call_centre::offer_to_operator(const routing::operator_offer& given) {
       s->held_dialogs.erase(held);
       s->sent_to[offer.pbx_call_id] = offer.device;
     } else {
-      // It waits nowhere this node can move it from (the PBX took it back): he
-      // is free again.
+      // It waits nowhere this node can move it from (the PBX took it back): he is free again.
       s->give_back(offer.operator_id, offer.call_id);
       return;
     }
@@ -755,8 +721,7 @@ void call_centre::offer_to_operator(const routing::operator_offer& given) {
     auto run = [s, offer, dialog = std::move(*held_dialog)]() -> asio::awaitable<void> {
       auto selected = co_await s->link.execute(pbx::route_select{.dialog = dialog, .destination = offer.device});
       if (!selected) {
-        // The caller left (or the PBX routed the call) while the operator was
-        // being picked.
+        // The caller left (or the PBX routed the call) while the operator was being picked.
         s->log->info("call {} is gone from its route point ({}); operator {} released", offer.call_id,
                      selected.error().message(), offer.operator_id);
         s->give_back(offer.operator_id, offer.call_id);
@@ -774,8 +739,7 @@ void call_centre::state::screen_pop(const routing::operator_offer& offer) {
   auto s = shared_from_this();
   const auto* c = tracker.find(offer.pbx_call_id);
   if (c && c->routed_as) {
-    give_back(offer.operator_id,
-              offer.call_id);  // the PBX took the call elsewhere meanwhile
+    give_back(offer.operator_id, offer.call_id);  // the PBX took the call elsewhere meanwhile
     return;
   }
   if (c) offered_to[offer.pbx_call_id] = offer.operator_id;
@@ -793,8 +757,7 @@ void call_centre::state::screen_pop(const routing::operator_offer& offer) {
     for (const auto& [key, value] : routing::ivr_pairs(c->correlator)) pop.ivr[key] = value;
   }
   const std::pair key{offer.operator_id, offer.call_id};
-  if (offer.customer_read) {  // read with the decision: the pop leaves with the
-                              // route select
+  if (offer.customer_read) {  // read with the decision: the pop leaves with the route select
     pop.customer = offer.customer ? nlohmann::json::parse(*offer.customer, nullptr, false) : nlohmann::json(nullptr);
     if (pop.customer.is_discarded()) pop.customer = nullptr;
     hub->offer(key.first, std::move(pop));
