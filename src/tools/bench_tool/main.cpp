@@ -234,6 +234,7 @@ struct step_result {
   double server_cpu_us_per_call = 0;
   double db_cpu_us_per_call = 0;
   double server_rss_mb = 0;
+  double generator_cpu_percent = 0;  // this process: the simulated PBX and the desktops
   std::uint64_t offered = 0, routed = 0, pops = 0, route_ends = 0, re_routes = 0;
 
   nlohmann::json to_json() const {
@@ -247,6 +248,7 @@ struct step_result {
             {"server_cpu_us_per_call", server_cpu_us_per_call},
             {"db_cpu_us_per_call", db_cpu_us_per_call},
             {"server_rss_mb", server_rss_mb},
+            {"generator_cpu_percent", generator_cpu_percent},
             {"offered", offered},
             {"routed", routed},
             {"pops", pops},
@@ -430,8 +432,23 @@ int run(const options& o) {
                desk_stats.errors, std::chrono::duration<double>(clock::now() - login_started).count(), ready);
   }
 
-  // 5. The ramp.
+  // 5. The ramp, after the server's and its backends' idle CPU (heartbeats of the desktops,
+  // timers) was measured, so that the per-call figures count the calls only.
   const auto backends = backend_pids(probe);
+  double idle_server_us_per_s = 0, idle_db_us_per_s = 0;
+  {
+    const auto server_before = usage_of(server.pid());
+    const auto db_before = cpu_of(backends);
+    const auto t0 = clock::now();
+    std::this_thread::sleep_for(5s);
+    const auto server_after = usage_of(server.pid());
+    const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    if (server_before && server_after)
+      idle_server_us_per_s = static_cast<double>((server_after->cpu - server_before->cpu).count()) / seconds;
+    idle_db_us_per_s = static_cast<double>((cpu_of(backends) - db_before).count()) / seconds;
+    fmt::print("idle: server {:.1f} % of a core, its database backends {:.1f} %\n", idle_server_us_per_s / 1e4,
+               idle_db_us_per_s / 1e4);
+  }
   std::vector<step_result> results;
   std::atomic<std::uint64_t> next_seq{1};
   std::mt19937_64 random(42);
@@ -441,8 +458,10 @@ int run(const options& o) {
     rec.begin_step(static_cast<int>(step));
     const auto server_before = usage_of(server.pid());
     const auto db_before = cpu_of(backends);
+    const auto generator_before = usage_of(getpid());
     const auto started = clock::now();
     const auto until = started + std::chrono::seconds(o.step_seconds);
+    const auto measured_from = clock::now();
     // Poisson arrivals at `rate`, spread over the route points, on the simulator's thread.
     std::promise<void> paced;
     asio::co_spawn(
@@ -480,6 +499,8 @@ int run(const options& o) {
     std::this_thread::sleep_for(1s);  // answers to the step's last calls
     const auto server_after = usage_of(server.pid());
     const auto db_after = cpu_of(backends);
+    const double measured_seconds = std::chrono::duration<double>(clock::now() - measured_from).count();
+    const auto generator_after = usage_of(getpid());
 
     step_result r;
     r.rate = rate;
@@ -501,11 +522,17 @@ int run(const options& o) {
     r.pop_p99_ms = pop.quantile(0.99) / 1000;
     r.select1_p50_ms = select1.quantile(0.5) / 1000;
     if (server_before && server_after && r.routed > 0) {
+      const auto per_call = [&](double busy_us, double idle_us_per_s) {
+        return std::max(0.0, busy_us - idle_us_per_s * measured_seconds) / static_cast<double>(r.routed);
+      };
       r.server_cpu_us_per_call =
-          static_cast<double>((server_after->cpu - server_before->cpu).count()) / static_cast<double>(r.routed);
+          per_call(static_cast<double>((server_after->cpu - server_before->cpu).count()), idle_server_us_per_s);
       r.server_rss_mb = static_cast<double>(server_after->rss_bytes) / (1024.0 * 1024.0);
-      r.db_cpu_us_per_call = static_cast<double>((db_after - db_before).count()) / static_cast<double>(r.routed);
+      r.db_cpu_us_per_call = per_call(static_cast<double>((db_after - db_before).count()), idle_db_us_per_s);
     }
+    if (generator_before && generator_after)
+      r.generator_cpu_percent =
+          static_cast<double>((generator_after->cpu - generator_before->cpu).count()) / measured_seconds / 1e4;
     results.push_back(r);
     print_row(r);
     const bool broke = r.route_p99_ms > o.target_p99_ms || r.routed_per_s < 0.9 * r.offered_per_s;
@@ -560,6 +587,8 @@ int run(const options& o) {
       {"pool_size", o.pool_size},
       {"target_p99_ms", o.target_p99_ms},
       {"desktops_logged_in", desk_stats.logged_in},
+      {"idle_server_cpu_percent", idle_server_us_per_s / 1e4},
+      {"idle_db_cpu_percent", idle_db_us_per_s / 1e4},
       {"final_server_rss_mb", final_usage ? static_cast<double>(final_usage->rss_bytes) / (1024.0 * 1024.0) : 0.0},
       {"overlapping_calls_in_records", overlaps},
       {"steps", nlohmann::json::array()},
