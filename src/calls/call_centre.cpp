@@ -52,6 +52,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::unordered_map<pbx::call_id, std::int64_t> offered_to;
   // Calls told to ring an operator's phone that has not rung yet: pbx call id -> that phone.
   std::unordered_map<pbx::call_id, pbx::device_id> sent_to;
+  // Routing dialogs answered with an operator's phone, until they close: dialog -> pbx call id.
+  std::unordered_map<std::string, pbx::call_id> selected;
   // Screen pops waiting for the customer record, (operator, call record) -> the call's events
   // for that operator meanwhile: the desktop gets the pop first, then the call's story in order.
   std::map<std::pair<std::int64_t, std::int64_t>, std::vector<desk::call_event>> popping;
@@ -223,7 +225,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       log->warn("PBX link down: {}", down->reason.message());
       // A PBX that loses its routing application routes the open dialogs itself.
       while (!held_dialogs.empty()) dialog_ended(held_dialogs.begin()->second, "PBX link down");
+    } else if (const auto* retry = std::get_if<pbx::route_retry>(&e)) {
+      route_refused(retry->dialog);
     } else if (const auto* ended = std::get_if<pbx::route_ended>(&e)) {
+      selected.erase(ended->dialog);
       dialog_ended(ended->dialog, ended->reason);
     } else if (const auto* diverted = std::get_if<pbx::call_diverted>(&e)) {
       on_diverted(*diverted);
@@ -256,6 +261,24 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
       offered_to.erase(offered);
     }
+  }
+
+  // The PBX could not ring the operator's phone we chose (busy with a call we do not track): he
+  // is given back, and the PBX routes the call by its default (asking the router again would
+  // make a second record of the call).
+  void route_refused(const std::string& dialog) {
+    auto chosen = selected.find(dialog);
+    if (chosen == selected.end()) return;
+    const auto call = chosen->second;
+    selected.erase(chosen);
+    sent_to.erase(call);
+    log->warn("call {}: the PBX could not ring the chosen phone; it routes the call by its default", call);
+    if (auto offered = offered_to.find(call); offered != offered_to.end()) {
+      if (const auto* c = tracker.find(call)) release_unrung(offered->second, *c);
+      offered_to.erase(offered);
+    }
+    left_to_pbx.insert(call);
+    send(pbx::route_end{.dialog = dialog}, "route end of call " + call);
   }
 
   // The PBX ended a held routing dialog (its routeing timer, or the caller left): the call is
@@ -459,6 +482,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         held_dialogs.erase(c.pbx_id);
         left_to_pbx.erase(c.pbx_id);
         sent_to.erase(c.pbx_id);
+        std::erase_if(selected, [&](const auto& entry) { return entry.second == c.pbx_id; });
         break;
       }
     }
@@ -661,6 +685,7 @@ void call_centre::route_select(const routing::route_select_answer& answer) {
   if (answer.operator_id) {
     s.learn_device(answer.operator_id, answer.destination);
     s.sent_to[answer.pbx_call_id] = answer.destination;
+    s.selected[answer.routing_dialog_id] = answer.pbx_call_id;
   } else if (!answer.destination.empty()) {
     s.parked_at[answer.pbx_call_id] = answer.destination;
     if (answer.position > 0)
@@ -711,6 +736,7 @@ void call_centre::offer_to_operator(const routing::operator_offer& given) {
       held_dialog = std::move(held->second);  // waits at its route point: answer the dialog now
       s->held_dialogs.erase(held);
       s->sent_to[offer.pbx_call_id] = offer.device;
+      s->selected[*held_dialog] = offer.pbx_call_id;
     } else {
       // It waits nowhere this node can move it from (the PBX took it back): he is free again.
       s->give_back(offer.operator_id, offer.call_id);

@@ -196,5 +196,33 @@ TEST_F(QueuedAtTheRoutePoint, WhenThePbxTimerRunsOutTheCallIsDefaultRoutedAndNoL
   EXPECT_EQ(sim_->stats().route_timeouts, 1u);
 }
 
+TEST_F(QueuedAtTheRoutePoint, ARouteSelectToABusyPhoneGivesTheOperatorBackAndTheCallToThePbxDefault) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_logged_in_not_ready());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::ready{})));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "ready"));
+        // Her phone takes a call dialled to it directly, which nobody routed: she is still ready.
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930999", .dialled = "2001", .talk_time = 10min}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return sim_->model().is_busy("2001"); }, 20s));
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555002", .dialled = "5000", .talk_time = 1s}).has_value());
+        // The PBX refuses the busy phone; she is free again at once, the call goes to the default.
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), desk::call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 1 && settled() &&
+                     scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready";
+            },
+            60s));
+      },
+      120s);
+  EXPECT_EQ(scalar("SELECT disposition FROM calls"), "default_routed");
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE kind = 'reservation_released' AND operator_id = 1"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE kind IN ('reservation_expired', 'ringing')"), 0);
+  EXPECT_EQ(sim_->stats().default_routed, 1u);
+  EXPECT_EQ(sim_->stats().route_timeouts, 0u);
+}
+
 }  // namespace
 }  // namespace switchboard
