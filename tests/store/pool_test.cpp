@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -100,6 +101,17 @@ TEST(Pool, ManyConcurrentCoroutinesShareFewConnections) {
       << "3 pooled connections plus this one";
 }
 
+// Polls `ready` every 10 ms on the loop, up to `tries` times (no wall-clock assertion: the caller
+// checks what it waited for).
+template <class Ready>
+asio::awaitable<void> poll_until(Ready ready, int tries = 500) {
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  for (int i = 0; i < tries && !ready(); ++i) {
+    wait.expires_after(std::chrono::milliseconds(10));
+    co_await wait.async_wait(asio::use_awaitable);
+  }
+}
+
 TEST(Listener, NotifyReachesACoroutineOnTheLoop) {
   testing::test_database db;
   asio::io_context loop;
@@ -115,11 +127,7 @@ TEST(Listener, NotifyReachesACoroutineOnTheLoop) {
   listener.start();
   store::connection_pool pool({.url = db.url(), .size = 1});
   run_coroutine(loop, [&]() -> asio::awaitable<void> {
-    asio::steady_timer wait(loop);
-    while (!listener.listening()) {
-      wait.expires_after(std::chrono::milliseconds(10));
-      co_await wait.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return listener.listening(); }, 100000);
     auto sent = co_await pool.run([](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec("SELECT pg_notify('routing_rules', 'rule 7 changed')");
@@ -127,10 +135,7 @@ TEST(Listener, NotifyReachesACoroutineOnTheLoop) {
       tx.commit();
     });
     EXPECT_TRUE(sent.has_value());
-    for (int i = 0; i < 500 && received.empty(); ++i) {
-      wait.expires_after(std::chrono::milliseconds(10));
-      co_await wait.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !received.empty(); });
   });
   listener.stop();
   loop.run_for(std::chrono::milliseconds(100));
@@ -178,21 +183,14 @@ TEST(Listener, PresenceNotificationCarriesTheRowLoadPresenceReads) {
   store::connection_pool pool({.url = db.url(), .size = 1});
   std::optional<store::operator_presence> loaded;
   run_coroutine(loop, [&]() -> asio::awaitable<void> {
-    asio::steady_timer wait(loop);
-    while (!listener.listening()) {
-      wait.expires_after(std::chrono::milliseconds(10));
-      co_await wait.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return listener.listening(); }, 100000);
     auto moved = co_await pool.run([](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec("UPDATE presence SET state = 'not_ready', reason = 'lunch', device = '2001' WHERE operator_id = 1");
       tx.commit();
     });
     CO_ASSERT_TRUE(moved.has_value());
-    for (int i = 0; i < 500 && payloads.empty(); ++i) {
-      wait.expires_after(std::chrono::milliseconds(10));
-      co_await wait.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !payloads.empty(); });
     auto row = co_await store::load_presence(pool, 1);
     CO_ASSERT_TRUE(row.has_value());
     loaded = *row;
