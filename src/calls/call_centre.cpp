@@ -178,9 +178,31 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
                                                    .busy = f.busy,
                                                    .answered = f.answered,
                                                    .abandoned = f.abandoned,
-                                                   .service_level_percent = f.service_level_percent.value_or(100)});
+                                                   .service_level_percent = f.service_level_percent.value_or(100),
+                                                   .offered = f.offered,
+                                                   .asa_seconds = f.asa_seconds,
+                                                   .aht_seconds = f.aht_seconds,
+                                                   .abandon_rate_percent = f.abandon_rate_percent});
           key += fmt::format("{}:{}:{}:{}:{}:{}:{}:{:.0f}:{:.1f};", f.queue_id, f.waiting, f.ready, f.busy, f.answered,
                              f.abandoned, f.offered, f.longest_wait_seconds, f.service_level_percent.value_or(100));
+        }
+        // Per operator: his state and his day. Time in state alone does not make an update.
+        auto operators = co_await store::operator_live_stats(pool, tenant);
+        if (!operators) {
+          log->warn("operator statistics of tenant {} unavailable: {}", tenant, operators.error().message());
+        } else {
+          for (const auto& o : *operators) {
+            event.operators.push_back(desk::operator_stats{.operator_id = o.operator_id,
+                                                           .login = o.login,
+                                                           .state = o.state,
+                                                           .seconds_in_state = o.seconds_in_state,
+                                                           .calls_today = o.calls_today,
+                                                           .handled = o.handled,
+                                                           .aht_seconds = o.aht_seconds,
+                                                           .occupancy_percent = o.occupancy_percent});
+            key += fmt::format("o{}:{}:{}:{}:{:.0f};", o.operator_id, o.state, o.calls_today, o.handled,
+                               o.occupancy_percent.value_or(-1));
+          }
         }
         if (last_stats[tenant] == key) continue;
         last_stats[tenant] = std::move(key);

@@ -102,6 +102,17 @@ class reader {
     return v->get<double>();
   }
 
+  // Missing or null → nullopt.
+  std::optional<double> optional_number(const char* key) {
+    const json* v = find(key);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_number()) {
+      fail(std::string("field '") + key + "' must be a number");
+      return std::nullopt;
+    }
+    return v->get<double>();
+  }
+
   bool boolean(const char* key) {
     const json* v = find(key);
     if (!v || v->is_null()) return false;
@@ -181,6 +192,7 @@ json to_json(const request_id& id) {
 }
 
 json optional_json(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+json number_or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 json to_json(const state_event& s) {
   return {{"state", s.state},
@@ -496,8 +508,22 @@ json server_json(const server_message& m) {
                               {"busy", q.busy},
                               {"answered", q.answered},
                               {"abandoned", q.abandoned},
-                              {"service_level_percent", q.service_level_percent}});
-          return {{"type", "stats"}, {"at", v.at}, {"queues", std::move(queues)}};
+                              {"service_level_percent", q.service_level_percent},
+                              {"offered", q.offered},
+                              {"asa_seconds", number_or_null(q.asa_seconds)},
+                              {"aht_seconds", number_or_null(q.aht_seconds)},
+                              {"abandon_rate_percent", number_or_null(q.abandon_rate_percent)}});
+          json operators = json::array();
+          for (const auto& o : v.operators)
+            operators.push_back({{"operator_id", o.operator_id},
+                                 {"login", o.login},
+                                 {"state", o.state},
+                                 {"seconds_in_state", o.seconds_in_state},
+                                 {"calls_today", o.calls_today},
+                                 {"handled", o.handled},
+                                 {"aht_seconds", number_or_null(o.aht_seconds)},
+                                 {"occupancy_percent", number_or_null(o.occupancy_percent)}});
+          return {{"type", "stats"}, {"at", v.at}, {"queues", std::move(queues)}, {"operators", std::move(operators)}};
         } else {
           static_assert(std::is_same_v<T, closing_event>);
           return {{"type", "closing"}, {"code", v.code}, {"message", v.message}};
@@ -658,7 +684,23 @@ decoded<server_message> decode_server_message(std::string_view line) {
       st.answered = static_cast<int>(qr.optional_integer("answered").value_or(0));
       st.abandoned = static_cast<int>(qr.optional_integer("abandoned").value_or(0));
       st.service_level_percent = qr.number("service_level_percent");
+      st.offered = static_cast<int>(qr.optional_integer("offered").value_or(0));
+      st.asa_seconds = qr.optional_number("asa_seconds");
+      st.aht_seconds = qr.optional_number("aht_seconds");
+      st.abandon_rate_percent = qr.optional_number("abandon_rate_percent");
       s.queues.push_back(std::move(st));
+    });
+    r.objects("operators", [&](reader& orr) {
+      operator_stats os;
+      os.operator_id = orr.integer("operator_id");
+      os.login = orr.optional_text("login").value_or("");
+      os.state = orr.optional_text("state").value_or("");
+      os.seconds_in_state = orr.number("seconds_in_state");
+      os.calls_today = static_cast<int>(orr.optional_integer("calls_today").value_or(0));
+      os.handled = static_cast<int>(orr.optional_integer("handled").value_or(0));
+      os.aht_seconds = orr.optional_number("aht_seconds");
+      os.occupancy_percent = orr.optional_number("occupancy_percent");
+      s.operators.push_back(std::move(os));
     });
     return done(std::move(s));
   }

@@ -243,6 +243,24 @@ TEST(ServerMessages, EveryTypeRoundTrips) {
     auto back = round_trip(m);
     EXPECT_EQ(back.index(), m.index());
   }
+  // The supervisor's figures keep every field, unknown averages as null.
+  const stats_event stats{"2024-05-02T09:15:00.000Z",
+                          {{4, "Support", 3, 41, 2, 5, 120, 4, 87.5, 130, 12.5, 240.0, std::nullopt}},
+                          {{12, "alice", "talking", 42.5, 17, 16, 231.0, 71.5}, {13, "bob", "ready", 3, 0, 0}}};
+  const auto figures = std::get<stats_event>(round_trip(stats));
+  ASSERT_EQ(figures.queues.size(), 1u);
+  EXPECT_EQ(figures.queues[0].offered, 130);
+  EXPECT_EQ(figures.queues[0].asa_seconds, 12.5);
+  EXPECT_EQ(figures.queues[0].aht_seconds, 240.0);
+  EXPECT_FALSE(figures.queues[0].abandon_rate_percent.has_value());
+  ASSERT_EQ(figures.operators.size(), 2u);
+  EXPECT_EQ(figures.operators[0].login, "alice");
+  EXPECT_EQ(figures.operators[0].state, "talking");
+  EXPECT_EQ(figures.operators[0].calls_today, 17);
+  EXPECT_EQ(figures.operators[0].handled, 16);
+  EXPECT_EQ(figures.operators[0].occupancy_percent, 71.5);
+  EXPECT_FALSE(figures.operators[1].aht_seconds.has_value());
+
   auto back = round_trip(ok_reply{2, login});
   const auto& l = std::get<login_result>(std::get<ok_reply>(back).result);
   EXPECT_EQ(l.who.role, role::supervisor);

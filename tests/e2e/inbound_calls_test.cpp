@@ -40,6 +40,7 @@ class EndToEnd : public e2e::end_to_end {
 
   std::unique_ptr<desk::client> supervisor_;
   int supervisor_answered_ = 0;
+  int supervisor_operator_calls_ = 0;
 };
 
 TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
@@ -80,11 +81,15 @@ TEST_F(EndToEnd, InboundCallsAreRoutedAnsweredRecordedAndPopped) {
           CO_ASSERT_TRUE(figures.has_value());
           CO_ASSERT_TRUE(figures->queues.size() == 1u);
           supervisor_answered_ = figures->queues[0].answered;
-          if (supervisor_answered_ == calls_per_round * rounds) break;
+          supervisor_operator_calls_ = 0;
+          for (const auto& o : figures->operators) supervisor_operator_calls_ += o.calls_today;
+          if (supervisor_answered_ == calls_per_round * rounds && supervisor_operator_calls_ == supervisor_answered_)
+            break;
         }
       },
       120s);
   EXPECT_EQ(supervisor_answered_, calls_per_round * rounds);
+  EXPECT_EQ(supervisor_operator_calls_, calls_per_round * rounds) << "the per-operator figures add up to the queue's";
 
   const int total = calls_per_round * rounds;
   // Exactly one complete record per call, answered by an operator, times in order.

@@ -163,11 +163,28 @@ struct queue_stats {
   int answered = 0;
   int abandoned = 0;
   double service_level_percent = 100;
+  int offered = 0;                             // today
+  std::optional<double> asa_seconds;           // average speed of answer today; none before an answer
+  std::optional<double> aht_seconds;           // average handle time today
+  std::optional<double> abandon_rate_percent;  // abandoned / offered today
+};
+
+// One operator of the tenant now, and his day since the tenant's midnight.
+struct operator_stats {
+  std::int64_t operator_id = 0;
+  std::string login;
+  std::string state;
+  double seconds_in_state = 0;
+  int calls_today = 0;  // answered by him
+  int handled = 0;      // ... and ended
+  std::optional<double> aht_seconds;
+  std::optional<double> occupancy_percent;  // talking, holding, wrap-up / logged in and not paused
 };
 
 struct stats_event {
   std::string at;  // ISO 8601, UTC
   std::vector<queue_stats> queues;
+  std::vector<operator_stats> operators;
 };
 
 struct closing_event {
