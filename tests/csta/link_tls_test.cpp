@@ -224,7 +224,8 @@ asio::awaitable<bool> serve_handshake(fake_pbx& pbx) {
     const message started = monitor_start_response{"m" + device};
     co_await pbx.send(ms->first, started);
   }
-  for (const auto& device : devices) {
+  const std::array<std::string, 2> snapshot_order = {"4711", "800"};  // phones before route points
+  for (const auto& device : snapshot_order) {
     auto snap = co_await pbx.expect<snapshot_device>();
     if (!snap || snap->second.snapshot_object != device) co_return false;
     snapshot_device_response response;
