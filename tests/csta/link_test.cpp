@@ -3,6 +3,7 @@
 // reconnect with resync, and link-down failures during an outage.
 #include "switchboard/csta/link.hpp"
 #include "coro_test.hpp"
+#include "fake_pbx.hpp"
 #include "switchboard/csta/framer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,116 +22,9 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// The PBX side: accepts one connection at a time, reads frames in the background into an
-// inbox (answering heartbeats unless told to be silent), and sends what the test scripts.
-class fake_pbx {
- public:
-  explicit fake_pbx(asio::any_io_executor ex) : ex_(ex), acceptor_(ex, {asio::ip::make_address("127.0.0.1"), 0}) {}
-
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
-  asio::awaitable<bool> accept(std::chrono::milliseconds limit = 5s) {
-    close();
-    asio::steady_timer t(ex_, limit);
-    auto r = co_await (acceptor_.async_accept(use_tuple) || t.async_wait(use_tuple));
-    if (r.index() != 0) co_return false;
-    auto [ec, s] = std::move(std::get<0>(r));
-    if (ec) co_return false;
-    socket_ = std::make_shared<tcp::socket>(std::move(s));
-    inbox_.clear();
-    asio::co_spawn(ex_, read_loop(socket_), asio::detached);
-    co_return true;
-  }
-
-  void close() {
-    if (!socket_) return;
-    boost::system::error_code ignored;
-    socket_->shutdown(tcp::socket::shutdown_both, ignored);
-    socket_->close(ignored);
-    socket_.reset();
-  }
-
-  // Not a coroutine: the message is encoded before anything suspends (g++ 12 mishandles
-  // converted temporaries held across a co_await in a coroutine's parameters).
-  asio::awaitable<void> send(int invoke_id, const message& m) {
-    std::string frame;
-    EXPECT_TRUE(encode_frame(m, invoke_id, frame).has_value());
-    return write(socket_, std::move(frame));
-  }
-
-  // The first message of type T received (others stay queued), or nothing within `limit`.
-  template <class T>
-  asio::awaitable<std::optional<std::pair<int, T>>> expect(std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
-        if (auto* t = std::get_if<T>(&it->second)) {
-          std::pair<int, T> found{it->first, std::move(*t)};
-          inbox_.erase(it);
-          co_return found;
-        }
-      }
-      co_await testing::sleep_for(5ms);
-    }
-    co_return std::nullopt;
-  }
-
-  // Answers the next T with `response` (same invoke id); false when no T came.
-  template <class T>
-  asio::awaitable<bool> answer(const message& response) {
-    return answer_with<T>(std::make_shared<const message>(response));
-  }
-
-  bool silent = false;  // a PBX that stopped answering
-
- private:
-  static asio::awaitable<void> write(std::shared_ptr<tcp::socket> s, std::string frame) {
-    if (s) co_await asio::async_write(*s, asio::buffer(frame), use_tuple);
-  }
-
-  template <class T>
-  asio::awaitable<bool> answer_with(std::shared_ptr<const message> response) {
-    auto got = co_await expect<T>();
-    if (!got) co_return false;
-    co_await send(got->first, *response);
-    co_return true;
-  }
-
-  asio::awaitable<void> read_loop(std::shared_ptr<tcp::socket> s) {
-    framer f;
-    std::array<char, 4096> buf;
-    for (;;) {
-      auto [ec, n] = co_await s->async_read_some(asio::buffer(buf), use_tuple);
-      if (ec) co_return;
-      f.feed(std::string_view(buf.data(), n));
-      for (auto next = f.next(); next && *next; next = f.next()) {
-        auto m = decode((*next)->xml);
-        EXPECT_TRUE(m.has_value());
-        if (!m || silent || s != socket_) continue;
-        const int id = (*next)->invoke_id;
-        if (std::holds_alternative<request_system_status>(*m)) {
-          co_await send(id, request_system_status_response{"normal"});
-        } else if (std::holds_alternative<reset_application_session_timer>(*m)) {
-          heartbeats_seen++;
-          co_await send(id, reset_application_session_timer_pos_response{2});
-        } else {
-          inbox_.emplace_back(id, std::move(*m));
-        }
-      }
-    }
-  }
-
- public:
-  int heartbeats_seen = 0;
-
- private:
-  asio::any_io_executor ex_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<tcp::socket> socket_;
-  std::deque<std::pair<int, message>> inbox_;
-};
+using testing_pbx::fake_pbx;
+using testing_pbx::serve_system_status_handshake;
 
 link_config test_config(std::uint16_t port) {
   link_config c;
@@ -145,36 +39,6 @@ link_config test_config(std::uint16_t port) {
   c.reconnect_initial = 50ms;
   c.reconnect_max = 200ms;
   return c;
-}
-
-// Plays the PBX through SystemStatus / SystemRegister, RouteRegister, MonitorStart and the
-// snapshots. Returns false at the first step that did not come.
-asio::awaitable<bool> serve_system_status_handshake(fake_pbx& pbx, int status_invoke = 3) {
-  if (!co_await pbx.accept()) co_return false;
-  co_await pbx.send(status_invoke, system_status{std::nullopt, "normal"});
-  auto status_answer = co_await pbx.expect<system_status_response>();
-  if (!status_answer || status_answer->first != status_invoke) co_return false;
-  if (!co_await pbx.answer<system_register>(system_register_response{"27"})) co_return false;
-  auto rr = co_await pbx.expect<route_register>();
-  if (!rr || rr->second.routeing_device != "800") co_return false;
-  co_await pbx.send(rr->first, route_register_response{"12"});
-  const std::array<std::string, 2> devices = {"800", "4711"};
-  for (const auto& device : devices) {
-    auto ms = co_await pbx.expect<monitor_start>();
-    if (!ms || ms->second.device != device) co_return false;
-    co_await pbx.send(ms->first, monitor_start_response{"m" + device});
-  }
-  // Snapshots: phones before route points (a call that left a route point in the gap is found
-  // where it went first).
-  const std::array<std::string, 2> snapshot_order = {"4711", "800"};
-  for (const auto& device : snapshot_order) {
-    auto snap = co_await pbx.expect<snapshot_device>();
-    if (!snap || snap->second.snapshot_object != device) co_return false;
-    snapshot_device_response response;
-    response.items.push_back(snapshot_item{{"C1", device}, {local_connection_state::connected}});
-    co_await pbx.send(snap->first, response);
-  }
-  co_return true;
 }
 
 struct recorder {
