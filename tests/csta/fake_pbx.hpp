@@ -6,6 +6,7 @@
 #include "coro_test.hpp"
 #include "switchboard/csta/codec.hpp"
 #include "switchboard/csta/framer.hpp"
+#include "switchboard/pbx/events.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>
@@ -22,7 +23,10 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <variant>
+#include <vector>
 
 namespace switchboard::csta::testing_pbx {
 
@@ -202,5 +206,41 @@ inline asio::awaitable<bool> serve_system_status_handshake(fake_pbx& pbx, int st
   }
   co_return true;
 }
+
+// The events a link emitted, for tests to count and wait for.
+struct recorder {
+  std::vector<pbx::event> events;
+
+  template <class T>
+  std::size_t count() const {
+    std::size_t n = 0;
+    for (const auto& e : events) n += std::holds_alternative<T>(e) ? 1 : 0;
+    return n;
+  }
+  // Waits until at least `n` events of type T were seen; false after `limit`.
+  template <class T>
+  asio::awaitable<bool> wait_for(std::size_t n = 1, std::chrono::milliseconds limit = 5s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (count<T>() < n) {
+      if (std::chrono::steady_clock::now() >= until) co_return false;
+      co_await testing::sleep_for(5ms);
+    }
+    co_return true;
+  }
+  template <class T>
+  const T& first() const {
+    for (const auto& e : events) {
+      if (auto* found = std::get_if<T>(&e)) return *found;
+    }
+    throw std::logic_error("no such event");
+  }
+  template <class T>
+  const T& last() const {
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (auto* e = std::get_if<T>(&*it)) return *e;
+    }
+    throw std::logic_error("no such event");
+  }
+};
 
 }  // namespace switchboard::csta::testing_pbx

@@ -74,9 +74,8 @@ link_config tls_config(std::uint16_t port) {
 }
 
 // Counts the link's events and keeps the "csta" log lines (where connect failures are reported).
-struct csta_link_tls : ::testing::Test {
+struct csta_link_tls : ::testing::Test, testing_pbx::recorder {
   asio::io_context loop;
-  std::vector<pbx::event> events;
   std::shared_ptr<csta_link> link;
   std::optional<fake_pbx> pbx_storage;  // outlives the test body: its read loop ends in TearDown
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_lines =
@@ -87,21 +86,6 @@ struct csta_link_tls : ::testing::Test {
     logger("csta")->sinks().push_back(log_lines);
   }
 
-  template <class T>
-  std::size_t count() const {
-    std::size_t n = 0;
-    for (const auto& e : events) n += std::holds_alternative<T>(e) ? 1 : 0;
-    return n;
-  }
-  template <class T>
-  asio::awaitable<bool> wait_for(std::size_t n = 1, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (count<T>() < n) {
-      if (std::chrono::steady_clock::now() >= until) co_return false;
-      co_await testing::sleep_for(5ms);
-    }
-    co_return true;
-  }
   bool logged(const std::string& text) const {
     for (const auto& line : log_lines->last_formatted()) {
       if (line.find(text) != std::string::npos) return true;
