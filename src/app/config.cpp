@@ -156,6 +156,8 @@ class object_reader {
 void read_database(object_reader r, database_config& out) {
   r.text("url", out.url);
   r.integer("pool_size", out.pool_size, 1, 64);
+  r.integer("routing_pool_size", out.routing_pool_size, 0, 64);
+  r.integer("writes_pool_size", out.writes_pool_size, 0, 64);
   r.duration("connect_timeout_seconds", out.connect_timeout, 1, 300);
   r.duration("statement_timeout_ms", out.statement_timeout, 10, 600000);
   r.boolean("migrate_on_start", out.migrate_on_start);

@@ -52,6 +52,8 @@ struct server::impl {
       : cfg(std::move(c)),
         pool(store::pool_config{.url = cfg.database.url,
                                 .size = cfg.database.pool_size,
+                                .routing_size = cfg.database.routing_pool_size,
+                                .writes_size = cfg.database.writes_pool_size,
                                 .connect_timeout = cfg.database.connect_timeout,
                                 .statement_timeout = cfg.database.statement_timeout,
                                 .application_name = "switchboard-" + cfg.node_name}) {}
@@ -102,7 +104,8 @@ struct server::impl {
     }
     link = csta::csta_link::create(loop.get_executor(), link_config);
     centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
-    router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing);
+    router.emplace(loop.get_executor(), blocking.get_executor(), pool.lane(store::pool_lane::routing), *centre,
+                   cfg.routing);
     if (cfg.desk.enabled) {
       desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);
       auto started = desk->start();

@@ -6,6 +6,7 @@
 #include "switchboard/log.hpp"
 #include "switchboard/routing/pbx_adapter.hpp"
 #include "switchboard/store/operator_queries.hpp"
+#include "switchboard/store/pool.hpp"
 #include "switchboard/store/routing_queries.hpp"
 #include "switchboard/store/stats_queries.hpp"
 
@@ -131,7 +132,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       queued_writes.clear();
       in_flight_writes = batch.size();
       auto size = batch.size();
-      auto applied = co_await store::apply_call_writes(pool, std::move(batch));
+      auto applied = co_await store::apply_call_writes(pool.lane(store::pool_lane::writes), std::move(batch));
       in_flight_writes = 0;
       if (!applied) {
         counters.writes_failed += size;

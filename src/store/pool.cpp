@@ -85,12 +85,32 @@ error to_error(const std::exception& e) {
 }
 
 connection_pool::connection_pool(pool_config config)
-    : config_(std::move(config)), workers_(static_cast<std::size_t>(config_.size > 0 ? config_.size : 1)) {}
+    : config_(std::move(config)),
+      workers_(static_cast<std::size_t>(config_.size > 0 ? config_.size : 1)),
+      status_(std::make_shared<std::atomic<bool>>(true)) {
+  if (config_.routing_size > 0) routing_lane_.reset(new connection_pool(*this, config_.routing_size, "routing"));
+  if (config_.writes_size > 0) writes_lane_.reset(new connection_pool(*this, config_.writes_size, "writes"));
+}
+
+connection_pool::connection_pool(const connection_pool& owner, int size, const char* name)
+    : config_(owner.config_), workers_(static_cast<std::size_t>(size)), status_(owner.status_) {
+  config_.size = size;
+  config_.routing_size = 0;
+  config_.writes_size = 0;
+  config_.application_name += std::string("-") + name;  // the lane shows in pg_stat_activity
+}
 
 connection_pool::~connection_pool() { close(); }
 
+connection_pool& connection_pool::lane(pool_lane which) noexcept {
+  if (which == pool_lane::routing && routing_lane_) return *routing_lane_;
+  if (which == pool_lane::writes && writes_lane_) return *writes_lane_;
+  return *this;
+}
+
 void connection_pool::close() {
-  closed_ = true;
+  if (routing_lane_) routing_lane_->close();
+  if (writes_lane_) writes_lane_->close();
   workers_.join();
   std::lock_guard lock(idle_mutex_);
   idle_.clear();
@@ -132,12 +152,12 @@ error connection_pool::failed(std::unique_ptr<pqxx::connection> conn, const std:
 }
 
 void connection_pool::mark_up() {
-  if (!up_.exchange(true)) logger("store")->info("database reachable again");
+  if (!status_->exchange(true)) logger("store")->info("database reachable again");
 }
 
 void connection_pool::mark_down(const std::string& why) {
   // Logged once per outage, not once per query.
-  if (up_.exchange(false)) {
+  if (status_->exchange(false)) {
     std::string line = why;
     while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
     for (auto& c : line)

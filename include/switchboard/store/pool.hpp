@@ -1,6 +1,9 @@
 // A small pool of PostgreSQL connections on worker threads. The event loop co_awaits `run`,
 // so it never blocks on the database: the work runs on a worker thread and the coroutine
-// resumes on its own executor with the result. Store-internal: only src/store includes this.
+// resumes on its own executor with the result. The pool has lanes: the general one and, when
+// configured, a routing lane and a writes lane with connections and workers of their own, so a
+// route decision never queues behind a batch of call-record writes. Store-internal: only
+// src/store includes this (and the wiring that hands each part its lane).
 #pragma once
 
 #include "switchboard/error.hpp"
@@ -23,9 +26,15 @@
 
 namespace switchboard::store {
 
+// Which connections a part of the server uses. A lane without connections of its own
+// (size 0) is served by the general lane.
+enum class pool_lane { general, routing, writes };
+
 struct pool_config {
   std::string url;                                    // libpq URI or keyword string
-  int size = 4;                                       // worker threads = connections
+  int size = 4;                                       // general lane: worker threads = connections
+  int routing_size = 0;                               // routing lane (the router's decisions); 0: general
+  int writes_size = 0;                                // writes lane (call-record batches); 0: general
   std::chrono::seconds connect_timeout{5};            // a dead server fails fast, never hangs
   std::chrono::milliseconds statement_timeout{5000};  // a stuck query fails, never hangs
   std::string application_name = "switchboard";
@@ -85,14 +94,20 @@ class connection_pool {
     return execute<std::invoke_result_t<Work&, pqxx::connection&>>(work);
   }
 
-  bool database_up() const noexcept { return up_.load(); }
+  // The lane `which`: its own connections, or this (general) lane when it has none. A lane is
+  // a connection_pool itself, so every store function runs on whichever lane it is given.
+  connection_pool& lane(pool_lane which) noexcept;
+
+  // One flag for the database, whichever lane saw it last.
+  bool database_up() const noexcept { return status_->load(); }
   const pool_config& config() const noexcept { return config_; }
 
-  // Stops taking work and joins the workers; pending work still completes.
+  // Stops taking work and joins the workers of every lane; pending work still completes.
   void close();
 
  private:
-  struct lease_deleter;
+  // The lane `name` of `owner` with `size` connections, sharing its database status.
+  connection_pool(const connection_pool& owner, int size, const char* name);
 
   template <class Value, class Work>
   result<Value> execute(Work& work) {
@@ -123,8 +138,9 @@ class connection_pool {
   boost::asio::thread_pool workers_;
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  std::atomic<bool> up_{true};
-  std::atomic<bool> closed_{false};
+  std::shared_ptr<std::atomic<bool>> status_;  // database up; shared by the lanes (one log per outage)
+  std::unique_ptr<connection_pool> routing_lane_;
+  std::unique_ptr<connection_pool> writes_lane_;
 };
 
 // One round trip (SELECT 1): is the database there?
