@@ -63,6 +63,8 @@ struct options {
   int talk_max_ms = 600;
   int wrap_up_ms = 100;
   int pool_size = 4;
+  int routing_pool_size = 2;
+  int writes_pool_size = 1;
   int login_wave = 200;
   bool whole_ramp = false;
 };
@@ -185,7 +187,6 @@ class recorder {
     if (!seq) return;
     std::lock_guard lock(m_);
     if (auto it = calls_.find(*seq); it != calls_.end() && !it->second.pop_received) it->second.pop_received = now;
-    ++pops_;
   }
   void begin_step(int step) {
     std::lock_guard lock(m_);
@@ -219,7 +220,6 @@ class recorder {
   std::unordered_map<std::uint64_t, call_timing> calls_;
   std::unordered_map<std::string, std::uint64_t> xref_;
   std::unordered_map<int, step_counts> counts_;
-  std::uint64_t pops_ = 0;
 };
 
 // ---- one step's figures -------------------------------------------------------------------------
@@ -352,7 +352,11 @@ int run(const options& o) {
     nlohmann::json cfg = {
         {"node_name", "bench"},
         {"log_level", "warn"},
-        {"database", {{"url", db_url}, {"pool_size", o.pool_size}}},
+        {"database",
+         {{"url", db_url},
+          {"pool_size", o.pool_size},
+          {"routing_pool_size", o.routing_pool_size},
+          {"writes_pool_size", o.writes_pool_size}}},
         {"health", {{"enabled", true}, {"listen", "127.0.0.1"}, {"port", health_port}}},
         {"pbx",
          {{"enabled", true},
@@ -585,6 +589,8 @@ int run(const options& o) {
       {"answer_ms", o.answer_ms},
       {"wrap_up_ms", o.wrap_up_ms},
       {"pool_size", o.pool_size},
+      {"routing_pool_size", o.routing_pool_size},
+      {"writes_pool_size", o.writes_pool_size},
       {"target_p99_ms", o.target_p99_ms},
       {"desktops_logged_in", desk_stats.logged_in},
       {"idle_server_cpu_percent", idle_server_us_per_s / 1e4},
@@ -633,7 +639,11 @@ int main(int argc, char** argv) {
   cli.add_option("--talk-min-ms", o.talk_min_ms, "shortest talk time")->capture_default_str();
   cli.add_option("--talk-max-ms", o.talk_max_ms, "longest talk time")->capture_default_str();
   cli.add_option("--wrap-up-ms", o.wrap_up_ms, "desktop ends wrap-up after this")->capture_default_str();
-  cli.add_option("--pool-size", o.pool_size, "the server's database connections")->capture_default_str();
+  cli.add_option("--pool-size", o.pool_size, "the server's general database connections")->capture_default_str();
+  cli.add_option("--routing-pool-size", o.routing_pool_size, "the router's own connections (0: the general ones)")
+      ->capture_default_str();
+  cli.add_option("--writes-pool-size", o.writes_pool_size, "the call-record writer's own (0: the general ones)")
+      ->capture_default_str();
   cli.add_option("--work-dir", o.work_dir, "config and logs of the started processes")->capture_default_str();
   cli.add_option("--json", o.json_path, "where the figures go")->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
