@@ -260,11 +260,25 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 
   void on_offered(const pbx::call_offered& offered) {
-    if (tracker.find(offered.call.call)) return;  // the tracker keeps the first offer; a re-route goes on
+    std::int64_t record = 0;
+    if (const auto* known = tracker.find(offered.call.call)) {
+      // Back at its route point (deflected after no answer): decided again, same record. The
+      // tracker keeps the first offer.
+      record = known->record_id;
+      if (record == 0) {  // its first decision is still on its way: the PBX routes it by default
+        send(pbx::route_end{.dialog = offered.dialog}, "route end of call " + offered.call.call);
+        return;
+      }
+      parked_at.erase(offered.call.call);
+    }
     auto request = routing::from_pbx(offered);
     auto self = shared_from_this();
-    auto run = [self, request = std::move(request)]() mutable -> asio::awaitable<void> {
-      if (self->router) co_await self->router->route(std::move(request));
+    auto run = [self, request = std::move(request), record]() mutable -> asio::awaitable<void> {
+      if (!self->router) co_return;
+      if (record)
+        co_await self->router->reroute(std::move(request), record);
+      else
+        co_await self->router->route(std::move(request));
     };
     asio::co_spawn(loop, std::move(run), asio::detached);
   }
@@ -406,7 +420,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end() && offered->second == op)
           offered_to.erase(offered);
         sent_to.erase(c.pbx_id);
-        if (op && c.record_id) {
+        if (op && c.record_id && c.direct) {
+          // Not offered by routing: only a ready operator becomes busy (not ready stays not ready).
+          write(store::presence_move{.operator_id = op, .from = {"ready"}, .to = "ringing", .call_id = c.record_id});
+          journal(c, "ringing", op, u.device);
+        } else if (op && c.record_id) {
           write(store::presence_move{.operator_id = op,
                                      .from = {"reserved", "ready", "not_ready", "wrap_up"},
                                      .to = "ringing",
@@ -419,10 +437,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       case call_update::kind::answered:
         stop_timer(no_answer_timers, op);
         if (op && c.record_id) {
-          write(store::presence_move{.operator_id = op,
-                                     .from = {"ringing", "reserved", "ready", "not_ready", "wrap_up", "held"},
-                                     .to = "talking",
-                                     .call_id = c.record_id});
+          if (c.direct)
+            write(store::presence_move{
+                .operator_id = op, .from = {"ready", "ringing", "talking"}, .to = "talking", .call_id = c.record_id});
+          else
+            write(store::presence_move{.operator_id = op,
+                                       .from = {"ringing", "reserved", "ready", "not_ready", "wrap_up", "held"},
+                                       .to = "talking",
+                                       .call_id = c.record_id});
           write(store::call_answered{.call_id = c.record_id, .operator_id = op, .at = now});
         }
         notify_desk(op, c, desk::call_state::talking);
@@ -464,7 +486,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       }
       case call_update::kind::operator_left:
         stop_timer(no_answer_timers, op);
-        if (op && c.record_id) {
+        if (op && c.record_id && internal(c)) {
+          // A call between colleagues: no wrap-up.
+          write(store::presence_move{.operator_id = op, .from = {"talking", "held", "ringing"}, .to = "ready"});
+        } else if (op && c.record_id) {
           write(store::presence_move{.operator_id = op,
                                      .from = {"talking", "held", "ringing", "reserved"},
                                      .to = "wrap_up",
@@ -479,6 +504,40 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         if (op) write(store::presence_move{.operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
         journal(c, "ring_cancelled", op, u.device);
         notify_desk(op, c, desk::call_state::ended);
+        break;
+      case call_update::kind::direct:
+        make_record(c, op);
+        break;
+      case call_update::kind::dialling:
+        if (op && c.record_id) {
+          write(store::presence_move{.operator_id = op, .from = {"ready"}, .to = "talking", .call_id = c.record_id});
+          journal(c, "dialling", op, u.device, {{"to", c.dialled}});
+        }
+        notify_desk(op, c, desk::call_state::talking);
+        break;
+      case call_update::kind::consult_ringing:
+      case call_update::kind::consult_answered: {
+        // The consulted colleague is busy with the call (and is not offered another).
+        const bool answered = u.what == call_update::kind::consult_answered;
+        if (op && c.record_id)
+          write(store::presence_move{
+              .operator_id = op,
+              .from = answered ? std::vector<std::string>{"ready", "ringing"} : std::vector<std::string>{"ready"},
+              .to = answered ? "talking" : "ringing",
+              .call_id = c.record_id});
+        journal(c, answered ? "consultation_answered" : "consultation_ringing", op, u.device);
+        notify_desk(op, c, answered ? desk::call_state::talking : desk::call_state::ringing, c.talking_at.value_or(""));
+        break;
+      }
+      case call_update::kind::consult_left:
+        if (op) {
+          write(store::presence_move{.operator_id = op, .from = {"ringing", "talking", "held"}, .to = "ready"});
+          notify_desk(op, c, desk::call_state::ended);
+        }
+        journal(c, "consultation_ended", op, u.device);
+        // The operator who consulted is back on the held call (unless the caller left meanwhile).
+        if (c.phase == call_phase::held && c.talking_at)
+          notify_desk(operator_at(*c.talking_at), c, desk::call_state::held);
         break;
       case call_update::kind::ended: {
         ++counters.calls_ended;
@@ -511,6 +570,53 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     }
   }
 
+  // A direct call between two operators' phones.
+  bool internal(const tracked_call& c) const {
+    return c.direct && operator_at(c.caller) != 0 && operator_at(c.dialled) != 0;
+  }
+
+  // A call that did not come through a route point gets its record here; the presence moves
+  // and desktop events that waited for it follow when it is made.
+  // `op`: the operator whose phone it reached (or who placed it): the record's tenant is his.
+  void make_record(const tracked_call& c, std::int64_t op) {
+    if (!op) return;
+    const std::string direction = internal(c) ? "internal" : (c.dialled_by ? "outbound" : "inbound");
+    auto self = shared_from_this();
+    auto make = [self, op, direction, first = c.first_pbx_id, caller = c.caller,
+                 dialled = c.dialled]() -> asio::awaitable<void> {
+      auto made =
+          co_await store::create_call_record(self->pool, op, first, caller, dialled, direction, self->config.node);
+      if (!made) {
+        self->log->warn("call {}: no record made for the {} call at operator {}: {}", first, direction, op,
+                        made.error().message());
+        co_return;
+      }
+      self->adopt_record(first, *made);
+    };
+    asio::co_spawn(loop, std::move(make), asio::detached);
+  }
+
+  // The record of a direct call is made: catch up with what happened to the call meanwhile.
+  void adopt_record(const pbx::call_id& first, std::int64_t record) {
+    const auto* found = tracker.find_by_first_id(first);
+    if (!found) {
+      for (const auto& [id, ended] : ended_unrecorded)
+        if (ended.first_pbx_id == first) {
+          const auto ended_id = id;  // finish_unrecorded erases the entry
+          finish_unrecorded(ended_id, record);
+          return;
+        }
+      return;
+    }
+    const auto id = found->pbx_id;
+    tracker.set_record_id(id, record);
+    const auto c = *tracker.find(id);
+    if (c.dialled_by && c.talking_at != c.dialled_by && c.live.count(*c.dialled_by))
+      apply({call_update::kind::dialling, c, *c.dialled_by, {}});
+    if (c.ringing_at) apply({call_update::kind::ringing, c, *c.ringing_at, {}});
+    if (c.talking_at) apply({call_update::kind::answered, c, *c.talking_at, {}});
+  }
+
   // The screen pop: the call as the tracker knows it, the customer from screen_pop(...).
   void screen_pop(const routing::operator_offer& offer);
 
@@ -532,6 +638,12 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       self->no_answer_timers.erase(op);
       const auto* c = self->tracker.find(call);
       if (!c || c->ringing_at != device) return;
+      if (!self->link.is_up()) {
+        // Nothing can be moved while the link is down, and the phone may have been answered in
+        // the gap: look again a ring period after the link's resync.
+        self->start_no_answer(op, call, device);
+        return;
+      }
       self->log->info("operator {} did not answer call {} within {} s: not ready (no_answer), routing again", op,
                       c->record_id, self->config.ring_no_answer.count());
       self->write(store::presence_move{
@@ -569,7 +681,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // ---- desktop commands --------------------------------------------------------------------
   asio::awaitable<result<void>> execute(const desk::operator_context& who, const desk::call_command& command) {
     const auto* c = tracker.call_at(who.device);
-    auto connection = [&]() { return pbx::connection_id{c->pbx_id, who.device}; };
+    auto connection = [&]() {
+      if (c->consulted == who.device && c->consultation) return pbx::connection_id{*c->consultation, who.device};
+      return pbx::connection_id{c->pbx_id, who.device};
+    };
     auto need_call = [&]() -> result<void> {
       if (!c) return error{errc::call_unknown, "no call at " + who.device};
       return {};
@@ -689,6 +804,8 @@ void call_centre::presence_notification(const std::string& payload) {
   if (auto row = store::presence_from_notification(payload)) {
     const auto id = row->operator_id;
     const auto st = row->state;
+    // His phone is known at once: a call there right after his login is tracked.
+    if (row->device && st != "logged_out") state_->learn_device(id, *row->device);
     if (state_->hub) state_->hub->presence_notified(std::move(*row));
     return follow_presence(id, st);
   }
@@ -850,6 +967,21 @@ void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
   s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second}, .to = redirect.destination},
          "redirecting waiting call " + redirect.pbx_call_id);
   s.parked_at.erase(parked);
+}
+
+void call_centre::adopt_late_record(const routing::late_record& record) {
+  auto& s = *state_;
+  if (s.finish_unrecorded(record.pbx_call_id, record.call_id)) return;  // it ended meanwhile
+  if (!s.tracker.find(record.pbx_call_id)) {
+    // Gone before this node could even keep it (or never seen): the record ends now.
+    s.write(store::call_finished{.call_id = record.call_id,
+                                 .disposition = std::string(to_string(call_disposition::default_routed)),
+                                 .at = std::chrono::system_clock::now()});
+    return;
+  }
+  // The PBX took the fallback: the call goes on there, and its record ends with it.
+  s.tracker.set_record_id(record.pbx_call_id, record.call_id);
+  s.tracker.mark_routed_elsewhere(record.pbx_call_id, call_disposition::default_routed);
 }
 
 asio::awaitable<result<void>> call_centre::execute(const desk::operator_context& who,

@@ -81,10 +81,56 @@ tracked_call* call_tracker::main_call(const pbx::call_id& call) {
   return find_mutable(call);
 }
 
+const tracked_call* call_tracker::find_by_first_id(const pbx::call_id& first) const {
+  if (const auto* c = find(first); c && c->first_pbx_id == first) return c;
+  for (const auto& [id, c] : calls_)
+    if (c.first_pbx_id == first) return &c;
+  return nullptr;
+}
+
 const tracked_call* call_tracker::call_at(const pbx::device_id& device) const {
   for (const auto& [id, c] : calls_)
-    if (c.ringing_at == device || c.talking_at == device) return &c;
+    if (c.ringing_at == device || c.talking_at == device || c.consulted == device ||
+        (c.dialled_by == device && c.live.count(device)))
+      return &c;
   return nullptr;
+}
+
+bool call_tracker::link_consultation(const pbx::call_id& call, const pbx::device_id& calling,
+                                     const pbx::device_id& reached, std::vector<call_update>& out) {
+  for (auto& [id, main] : calls_) {
+    if (main.phase == call_phase::held && main.talking_at == calling) {
+      main.consultation = call;
+      main.phase = call_phase::consulting;
+      consultation_of_[call] = id;
+      out.push_back({call_update::kind::consultation, main, calling, reached});
+      return true;
+    }
+  }
+  return false;
+}
+
+void call_tracker::end_consultation(tracked_call& main, std::vector<call_update>& out) {
+  if (main.consultation) consultation_of_.erase(*main.consultation);
+  main.consultation.reset();
+  if (main.phase == call_phase::consulting) main.phase = call_phase::held;
+  const auto consulted = main.consulted.value_or("");
+  main.consulted.reset();
+  main.consulted_answered = false;
+  out.push_back({call_update::kind::consult_left, main, consulted, {}});
+}
+
+void call_tracker::consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
+                                      std::vector<call_update>& out) {
+  auto* main = main_call(consultation);
+  if (!main || !is_operator_device(device) || main->talking_at == device) return;
+  if (!answered && !main->consulted) {
+    main->consulted = device;
+    out.push_back({call_update::kind::consult_ringing, *main, device, {}});
+  } else if (answered && main->consulted == device && !main->consulted_answered) {
+    main->consulted_answered = true;  // (every monitor of the call reports the answer)
+    out.push_back({call_update::kind::consult_answered, *main, device, {}});
+  }
 }
 
 std::vector<tracked_call> call_tracker::snapshot() const {
@@ -146,6 +192,8 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
   if (!c) return;
   if (c->consultation) consultation_of_.erase(*c->consultation);
   c->consultation.reset();
+  c->consulted.reset();  // the consulted party is in the call now
+  c->consulted_answered = false;
   consultation_of_.erase(primary);
   if (secondary) consultation_of_.erase(*secondary);
 
@@ -195,9 +243,12 @@ void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_up
   if (c.talking_at) out.push_back({call_update::kind::operator_left, c, *c.talking_at, {}});
   for (const auto& device : c.conferenced) out.push_back({call_update::kind::operator_left, c, device, {}});
   c.conferenced.clear();
+  if (c.dialled_by && c.talking_at != c.dialled_by && c.live.count(*c.dialled_by))
+    out.push_back({call_update::kind::operator_left, c, *c.dialled_by, {}});
+  const auto consulted = c.consulted;
   if (c.answered_at)
     c.disposition = c.transferred ? call_disposition::transferred : call_disposition::answered;
-  else if (c.ringing_at)
+  else if (c.ringing_at || c.direct)
     c.disposition = call_disposition::abandoned_ringing;
   else if (c.routed_as)
     c.disposition = c.routed_as;
@@ -207,8 +258,11 @@ void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_up
     c.disposition = call_disposition::abandoned_waiting;
   c.ended_at = now;
   c.phase = call_phase::ended;
+  if (consulted) out.push_back({call_update::kind::consult_left, c, *consulted, {}});
   c.ringing_at.reset();
   c.talking_at.reset();
+  c.consulted.reset();
+  c.consulted_answered = false;
   if (c.consultation) consultation_of_.erase(*c.consultation);
   c.consultation.reset();
   c.live.clear();
@@ -233,6 +287,8 @@ void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_poi
   } else if (auto it = std::find(c.conferenced.begin(), c.conferenced.end(), device); it != c.conferenced.end()) {
     c.conferenced.erase(it);
     out.push_back({call_update::kind::operator_left, c, device, {}});
+  } else if (c.dialled_by == device) {
+    out.push_back({call_update::kind::operator_left, c, device, {}});  // the operator who placed it hung up
   }
   if (c.live.size() <= 1) end_call(c, now, out);
 }
@@ -285,28 +341,30 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                  },
                  [&](const pbx::call_delivered& ev) {
                    const auto& device = ev.connection.device;
-                   if (consultation_of_.count(ev.connection.call)) return;
+                   if (consultation_of_.count(ev.connection.call))
+                     return consultation_event(ev.connection.call, device, false, out);
                    auto* c = find_mutable(ev.connection.call);
                    if (!c) {
                      // A new call from an operator who holds another call: his consultation call.
-                     for (auto& [id, main] : calls_) {
-                       if (main.phase == call_phase::held && main.talking_at == ev.calling.number) {
-                         main.consultation = ev.connection.call;
-                         main.phase = call_phase::consulting;
-                         consultation_of_[ev.connection.call] = id;
-                         out.push_back({call_update::kind::consultation, main, *main.talking_at, device});
-                         return;
-                       }
-                     }
+                     if (link_consultation(ev.connection.call, ev.calling.number, device, out))
+                       return consultation_event(ev.connection.call, device, false, out);
                      // A direct call to or from an operator (not through a route point).
                      if (!is_operator_device(device) && !is_operator_device(ev.calling.number)) return;
                      c = &open(ev.connection.call, now);
+                     c->direct = true;
                      c->caller = ev.calling.number;
-                     c->dialled = ev.called.number;
+                     c->dialled = ev.called.number.empty() ? device : ev.called.number;
                      c->correlator = ev.correlator;
                      if (!ev.calling.number.empty()) c->live.insert(ev.calling.number);
+                     out.push_back(
+                         {call_update::kind::direct, *c, is_operator_device(device) ? device : ev.calling.number, {}});
+                     if (is_operator_device(ev.calling.number)) {  // placed by an operator (no Originated seen)
+                       c->dialled_by = ev.calling.number;
+                       out.push_back({call_update::kind::dialling, *c, ev.calling.number, {}});
+                     }
                    }
                    c->live.insert(device);
+                   if (device == c->dialled_by) return;  // the ringback at the operator who placed it
                    if (is_operator_device(device)) {
                      if (c->ringing_at == device || c->talking_at == device) return;
                      c->ringing_at = device;
@@ -318,10 +376,21 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                  },
                  [&](const pbx::call_established& ev) {
                    const auto& device = ev.connection.device;
-                   if (consultation_of_.count(ev.connection.call)) return;
+                   if (consultation_of_.count(ev.connection.call))
+                     return consultation_event(ev.connection.call, device, true, out);
                    auto* c = find_mutable(ev.connection.call);
                    if (!c) return;
                    c->live.insert(device);
+                   if (device == c->dialled_by) return;
+                   if (c->dialled_by && !is_operator_device(device) && !c->answered_at) {
+                     // The far end answered an operator's outgoing call: he talks on it now.
+                     c->answered_at = now;
+                     c->talking_at = *c->dialled_by;
+                     c->operators.push_back(*c->dialled_by);
+                     c->phase = call_phase::talking;
+                     out.push_back({call_update::kind::answered, *c, *c->dialled_by, {}});
+                     return;
+                   }
                    if (!is_operator_device(device)) {
                      if (device != c->route_point && device != c->caller) c->delivered_elsewhere = true;
                      return;
@@ -376,25 +445,38 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                  [&](const pbx::connection_cleared& ev) {
                    if (auto it = consultation_of_.find(ev.connection.call); it != consultation_of_.end()) {
                      // The consultation ended without a transfer: back to the held main call.
-                     if (auto* main = find_mutable(it->second)) {
-                       main->consultation.reset();
-                       if (main->phase == call_phase::consulting) main->phase = call_phase::held;
-                     }
-                     consultation_of_.erase(it);
+                     if (auto* main = find_mutable(it->second))
+                       end_consultation(*main, out);
+                     else
+                       consultation_of_.erase(it);
                      return;
                    }
                    if (auto* c = find_mutable(ev.connection.call)) leave(*c, ev.connection.device, now, out);
                  },
                  [&](const pbx::call_cleared& ev) {
                    if (auto it = consultation_of_.find(ev.call); it != consultation_of_.end()) {
-                     if (auto* main = find_mutable(it->second)) {
-                       main->consultation.reset();
-                       if (main->phase == call_phase::consulting) main->phase = call_phase::held;
-                     }
-                     consultation_of_.erase(it);
+                     if (auto* main = find_mutable(it->second))
+                       end_consultation(*main, out);
+                     else
+                       consultation_of_.erase(it);
                      return;
                    }
                    if (auto* c = find_mutable(ev.call)) end_call(*c, now, out);
+                 },
+                 [&](const pbx::call_originated& ev) {
+                   const auto& device = ev.connection.device;
+                   if (find(ev.connection.call) || consultation_of_.count(ev.connection.call)) return;
+                   if (!is_operator_device(device)) return;
+                   if (link_consultation(ev.connection.call, device, ev.called.number, out)) return;
+                   auto& c = open(ev.connection.call, now);
+                   c.direct = true;
+                   c.dialled_by = device;
+                   c.caller = device;
+                   c.dialled = ev.called.number;
+                   c.phase = call_phase::ringing;
+                   c.live.insert(device);
+                   out.push_back({call_update::kind::direct, c, device, {}});
+                   out.push_back({call_update::kind::dialling, c, device, {}});
                  },
                  [&](const pbx::resynced& ev) { resync(ev, now, out); },
                  [&](const auto&) {},

@@ -108,9 +108,11 @@ struct router::state : std::enable_shared_from_this<router::state> {
       watch(d.call_id, d.queue_id, call.pbx_call_id);
   }
 
-  // The database decided after the fallback was answered: give back what it took.
+  // The database decided after the fallback was answered: give back what it took, and hand
+  // the call row it made to the sink, which closes it when the call ends.
   asio::awaitable<void> undo_late(const result<store::route_decision>& late, const call_offered& call) {
     if (!late) co_return;  // nothing was written
+    if (late->call_id) sink.adopt_late_record({call.pbx_call_id, late->call_id});
     if (late->kind == store::route_kind::operator_reserved) {
       auto released = co_await store::release_reservation(pool, late->operator_id, late->call_id);
       log->warn("call {}: decision came after the fallback; operator {} released ({})", call.pbx_call_id,
@@ -122,9 +124,14 @@ struct router::state : std::enable_shared_from_this<router::state> {
     }
   }
 
+  // `record` is the call's record when it is routed again (0: a new call).
   static asio::awaitable<void> decide(std::shared_ptr<state> self, std::shared_ptr<pending_decision> pending,
-                                      store::call_offer offer, call_offered call) {
-    auto outcome = co_await store::offer_call(self->pool, offer);
+                                      store::call_offer offer, call_offered call, std::int64_t record) {
+    result<store::route_decision> outcome = error{errc::internal, "not decided"};
+    if (record)
+      outcome = co_await store::reroute_call(self->pool, record, offer.node, offer.reservation);
+    else
+      outcome = co_await store::offer_call(self->pool, offer);
     if (pending->abandoned) {
       co_await self->undo_late(outcome, call);
       co_return;
@@ -133,13 +140,13 @@ struct router::state : std::enable_shared_from_this<router::state> {
     pending->deadline.cancel();
   }
 
-  asio::awaitable<void> route(call_offered call) {
+  asio::awaitable<void> route(call_offered call, std::int64_t record) {
     auto self = shared_from_this();
     store::call_offer offer{call.route_point, call.pbx_call_id,          call.caller, call.dialled, call.ivr_data,
                             config.node,      config.reservation_timeout};
     auto pending = std::make_shared<pending_decision>(loop);
     pending->deadline.expires_after(config.route_timeout);
-    asio::co_spawn(loop, decide(self, pending, std::move(offer), call), asio::detached);
+    asio::co_spawn(loop, decide(self, pending, std::move(offer), call, record), asio::detached);
     co_await pending->deadline.async_wait(use_tuple);
     if (!pending->outcome) {
       pending->abandoned = true;
@@ -345,7 +352,10 @@ void router::start() { state_->start(); }
 
 void router::stop() { state_->stop(); }
 
-asio::awaitable<void> router::route(call_offered call) { return state_->route(std::move(call)); }
+asio::awaitable<void> router::route(call_offered call) { return state_->route(std::move(call), 0); }
+asio::awaitable<void> router::reroute(call_offered call, std::int64_t call_id) {
+  return state_->route(std::move(call), call_id);
+}
 
 asio::awaitable<void> router::operator_ready(std::int64_t operator_id) { return state_->operator_ready(operator_id); }
 

@@ -12,6 +12,7 @@ namespace {
 
 constexpr const char* offer_sql = "SELECT * FROM offer_call($1, $2, $3, $4, $5::jsonb, $6, $7)";
 constexpr const char* recheck_sql = "SELECT * FROM recheck_waiting_call($1, $2)";
+constexpr const char* reroute_sql = "SELECT * FROM reroute_call($1, $2, $3)";
 constexpr const char* pick_call_sql = "SELECT call_id, queue_id, device FROM pick_call($1, $2)";
 constexpr const char* expire_sql = "SELECT operator_id, call_id FROM expire_reservations()";
 constexpr const char* confirm_sql = "SELECT confirm_reservation($1, $2)";
@@ -145,6 +146,18 @@ boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool,
         exec_prepared(conn, "routing_offer_call", offer_sql, offer.route_point, offer.pbx_call_id, offer.caller,
                       offer.dialled, ivr, null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
     auto d = decision_from(rows.at(0));
+    if (d.kind == route_kind::operator_reserved && d.call_id)
+      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
+    return d;
+  });
+}
+
+boost::asio::awaitable<result<route_decision>> reroute_call(connection_pool& pool, std::int64_t call_id,
+                                                            std::string node, std::chrono::seconds reservation) {
+  return pool.run([call_id, node = std::move(node),
+                   seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+    auto d =
+        decision_from(exec_prepared(conn, "routing_reroute", reroute_sql, call_id, null_if_empty(node), seconds).at(0));
     if (d.kind == route_kind::operator_reserved && d.call_id)
       d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
     return d;

@@ -109,10 +109,13 @@ TEST_F(CallTracker, ConsultationThenTransferToASpecialist) {
   feed(delivered("C1", "2001"), 0s);
   feed(established("C1", "2001"), 2s);
   feed(pbx::call_held{.connection = {"C1", "2001"}}, 10s);
-  EXPECT_EQ(feed(delivered("C2", "2002", "2001"), 11s), std::vector{kind::consultation});
+  EXPECT_EQ(feed(delivered("C2", "2002", "2001"), 11s), (std::vector{kind::consultation, kind::consult_ringing}));
   EXPECT_EQ(last_[0].other, "2002");
+  EXPECT_EQ(last_[1].device, "2002");  // the specialist is busy with the call from now
   EXPECT_EQ(tracker_.find("C1")->phase, call_phase::consulting);
-  EXPECT_EQ(feed(established("C2", "2002"), 13s), std::vector<kind>{});  // consultation leg, not a new call
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "C1");
+  // The consultation leg is not a new call; the specialist talks on it.
+  EXPECT_EQ(feed(established("C2", "2002"), 13s), std::vector{kind::consult_answered});
   auto transfer = pbx::call_transferred{
       .primary_old_call = "C1",
       .secondary_old_call = "C2",
@@ -141,7 +144,9 @@ TEST_F(CallTracker, ConsultationAbandonedReturnsToTheHeldCall) {
   feed(established("C1", "2001"), 1s);
   feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
   feed(delivered("C2", "2002", "2001"), 6s);
-  EXPECT_EQ(feed(cleared("C2", "2002"), 9s), std::vector<kind>{});
+  EXPECT_EQ(feed(cleared("C2", "2002"), 9s), std::vector{kind::consult_left});  // the specialist is free again
+  EXPECT_EQ(last_[0].device, "2002");
+  EXPECT_EQ(tracker_.call_at("2002"), nullptr);
   EXPECT_EQ(tracker_.find("C1")->phase, call_phase::held);
   EXPECT_FALSE(tracker_.find("C1")->consultation);
   EXPECT_EQ(feed(pbx::call_retrieved{.connection = {"C1", "2001"}}, 10s), std::vector{kind::retrieved});
@@ -197,10 +202,71 @@ TEST_F(CallTracker, RingNoAnswerDeflectedToAnotherOperator) {
 }
 
 TEST_F(CallTracker, DirectCallToAnOperatorIsTracked) {
-  EXPECT_EQ(feed(delivered("D1", "2001", "+4930999"), 0s), std::vector{kind::ringing});
+  EXPECT_EQ(feed(delivered("D1", "2001", "+4930999"), 0s), (std::vector{kind::direct, kind::ringing}));
+  EXPECT_TRUE(tracker_.find("D1")->direct);
   feed(established("D1", "2001"), 2s);
   EXPECT_EQ(feed(cleared("D1", "+4930999"), 9s), (std::vector{kind::operator_left, kind::ended}));
   EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+}
+
+TEST_F(CallTracker, AnOperatorsOutgoingCallKeepsHimBusyUntilHeHangsUp) {
+  auto originated = pbx::call_originated{
+      .connection = {"O1", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("+4930777")};
+  EXPECT_EQ(feed(originated, 0s), (std::vector{kind::direct, kind::dialling}));
+  EXPECT_EQ(last_[1].device, "2001");
+  EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "O1");
+  EXPECT_EQ(feed(delivered("O1", "+4930777", "2001"), 1s), std::vector<kind>{});
+  EXPECT_EQ(feed(established("O1", "+4930777"), 5s), std::vector{kind::answered});  // the far end answered
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(feed(pbx::call_held{.connection = {"O1", "2001"}}, 6s), std::vector{kind::held});
+  EXPECT_EQ(feed(pbx::call_retrieved{.connection = {"O1", "2001"}}, 8s), std::vector{kind::retrieved});
+  EXPECT_EQ(feed(cleared("O1", "2001"), 30s), (std::vector{kind::operator_left, kind::ended}));
+  const auto& c = ended_call();
+  EXPECT_EQ(c.disposition, call_disposition::answered);
+  EXPECT_EQ(c.answered_at, t0_ + 5s);
+  EXPECT_EQ(c.dialled, "+4930777");
+  EXPECT_EQ(c.held_total, 2s);
+}
+
+TEST_F(CallTracker, AnUnansweredOutgoingCallEndsAbandoned) {
+  feed(
+      pbx::call_originated{
+          .connection = {"O2", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("+4930777")},
+      0s);
+  feed(delivered("O2", "+4930777", "2001"), 1s);
+  EXPECT_EQ(feed(cleared("O2", "2001"), 20s), (std::vector{kind::operator_left, kind::ended}));
+  EXPECT_EQ(ended_call().disposition, call_disposition::abandoned_ringing);
+}
+
+TEST_F(CallTracker, ACallBetweenTwoOperatorsBusiesBoth) {
+  feed(
+      pbx::call_originated{
+          .connection = {"I1", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("2002")},
+      0s);
+  EXPECT_EQ(feed(delivered("I1", "2002", "2001"), 1s), std::vector{kind::ringing});
+  EXPECT_EQ(feed(established("I1", "2002"), 3s), std::vector{kind::answered});
+  EXPECT_EQ(last_[0].device, "2002");
+  // The callee hangs up: he leaves, and the call ends with the operator who placed it.
+  EXPECT_EQ(feed(cleared("I1", "2002"), 9s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2002");
+  EXPECT_EQ(last_[1].device, "2001");
+}
+
+TEST_F(CallTracker, AConsultationSeenFromItsOriginatedEventIsNotAnOutgoingCall) {
+  offer("C1", 0s);
+  feed(delivered("C1", "2001"), 0s);
+  feed(established("C1", "2001"), 1s);
+  feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
+  EXPECT_EQ(feed(pbx::call_originated{.connection = {"C2", "2001"},
+                                      .calling = pbx::party::known("2001"),
+                                      .called = pbx::party::known("2002")},
+                 6s),
+            std::vector{kind::consultation});
+  EXPECT_EQ(feed(delivered("C2", "2002", "2001"), 6s), std::vector{kind::consult_ringing});
+  EXPECT_EQ(tracker_.open_calls(), 1u);
+  // The caller hangs up while the specialist is consulted: both operators are released.
+  EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 7s),
+            (std::vector{kind::operator_left, kind::consult_left, kind::ended}));
 }
 
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {

@@ -43,8 +43,10 @@ class CallControl : public e2e::end_to_end {
   // The specialist logs in and is ready (after the call went to alice).
   awaitable<bool> bob_is_ready() {
     if (!co_await staff({{"bob", "2002"}})) co_return false;
-    co_return co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 2") == "ready"; },
-                                  30s);
+    if (!co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 2") == "ready"; },
+                             30s))
+      co_return false;
+    co_return co_await phone_known("2002");
   }
 
   // The call is over, every write applied, and both operators are ready again after wrap-up.
@@ -176,7 +178,9 @@ TEST_F(CallControl, ConsultationThenConferenceThenEachHangsUp) {
   EXPECT_EQ(story(at("alice"), call_id),
             (std::vector{call_state::ringing, call_state::talking, call_state::held, call_state::consulting,
                          call_state::conference, call_state::ended}));
-  EXPECT_EQ(story(at("bob"), call_id), (std::vector{call_state::conference, call_state::ended}));
+  // Bob's phone rang and he talked on the consultation, then joined the conference.
+  EXPECT_EQ(story(at("bob"), call_id),
+            (std::vector{call_state::ringing, call_state::talking, call_state::conference, call_state::ended}));
   // Alice held the caller to consult and talked again in the conference; bob joined talking.
   EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
                    "WHERE operator_id = 1 AND state IN ('talking', 'held', 'wrap_up')"),
@@ -221,6 +225,166 @@ TEST_F(CallControl, HoldAndRetrieveAreTimedInTheRecord) {
   EXPECT_EQ(scalar("SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history "
                    "WHERE operator_id = 1 AND state IN ('talking', 'held', 'wrap_up')"),
             "talking,held,talking,wrap_up");
+}
+
+// The presence states an operator went through, in order, as one string.
+std::string presence_history_sql(int operator_id) {
+  return "SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history WHERE operator_id = " +
+         std::to_string(operator_id);
+}
+
+TEST_F(CallControl, TheConsultedSpecialistIsBusyUntilHeHangsUpAndOnlyThenGetsTheNextCall) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_miller());
+        CO_ASSERT_TRUE(co_await bob_is_ready());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "2002"})));
+        // Bob's phone rings and answers the consultation: he is busy with alice's call.
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::talking));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 2") == "talking"; }, 30s));
+        // A second caller comes while nobody is ready: he waits, bob is not offered the call.
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555002", .dialled = "5000", .talk_time = 2s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 30s));
+        // Bob ends the consultation from his desktop: free, and the waiting call is his.
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until(
+            at("bob"), [](const desk::server_message& m) { return std::holds_alternative<desk::offer_event>(m); },
+            30s));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::held));  // back on the held caller
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::retrieve{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 2 && settled() &&
+                     count("SELECT count(*) FROM presence WHERE state = 'ready'") == 2;
+            },
+            60s));
+        co_await collect_offers();
+      },
+      180s);
+
+  // Two records: alice's call (bob never credited: he only consulted) and the second, bob's.
+  EXPECT_EQ(scalar("SELECT string_agg(operator_id || ':' || disposition, ',' ORDER BY call_id) FROM calls"),
+            "1:answered,2:answered");
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events WHERE call_id = 1 AND kind LIKE "
+                   "'consultation%'"),
+            "consultation,consultation_ringing,consultation_answered,consultation_ended");
+  // Bob: ringing and talking on the consultation, ready, and only then reserved for the waiting call.
+  EXPECT_EQ(scalar(presence_history_sql(2)),
+            "not_ready,ready,ringing,talking,ready,reserved,ringing,talking,wrap_up,ready");
+  EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 2"), "1");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+TEST_F(CallControl, AnOperatorsOutgoingCallHasItsRecordAndKeepsHerBusy) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
+        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::dial{.number = "+4930777"})));
+        // Busy from the dialling; the far end answers after the simulator's delay.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM calls WHERE answered_at IS NOT NULL") == 1; }, 30s));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "talking"; }, 30s));
+        // A caller comes meanwhile: he waits for her.
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 1s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        // After her wrap-up the waiting caller is hers.
+        CO_ASSERT_TRUE(co_await until(
+            at("alice"), [](const desk::server_message& m) { return std::holds_alternative<desk::offer_event>(m); },
+            30s));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 2 && settled() &&
+                     scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready";
+            },
+            60s));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT direction || ',' || caller || ',' || dialled || ',' || operator_id || ',' || disposition "
+                   "FROM calls WHERE call_id = 1"),
+            "outbound,2001,+4930777,1,answered");
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE call_id = 1 AND offered_at <= answered_at "
+                  "AND answered_at <= ended_at AND talk_seconds >= 0"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE call_id = 1 AND kind = 'dialling' AND operator_id = 1"), 1);
+  EXPECT_EQ(scalar(presence_history_sql(1)),
+            "not_ready,ready,talking,wrap_up,ready,reserved,ringing,talking,wrap_up,ready");
+}
+
+TEST_F(CallControl, ADirectCallToAnOperatorsExtensionHasItsRecord) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
+        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "2001", .talk_time = 1s}).has_value());
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 1 && settled() &&
+                     scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready";
+            },
+            60s));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT direction || ',' || caller || ',' || dialled || ',' || operator_id || ',' || disposition "
+                   "|| ',' || (route_point_id IS NULL) FROM calls"),
+            "inbound,+4930555001,2001,1,answered,true");
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,ringing,talking,wrap_up,ready");
+  EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 1"), "1");
+}
+
+TEST_F(CallControl, ADecisionLaterThanTheRouteTimeoutIsUndoneAndItsRecordClosedWithTheCall) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
+        // route_call takes longer than routing.route_timeout (2 s here): the PBX gets the fallback
+        // (its default device, 2099) and the late reservation of alice is given back.
+        db_.exec(R"(CREATE OR REPLACE FUNCTION route_call(p_call_id bigint) RETURNS route_target
+                    LANGUAGE plpgsql VOLATILE AS $$
+                    BEGIN
+                      PERFORM pg_sleep(3);
+                      RETURN route_call_by_rules(p_call_id);
+                    END $$)");
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 6s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM call_events WHERE kind = 'reservation_released'") == 1; }, 30s));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              return centre_->counters().calls_ended == 1 && settled() &&
+                     count(
+                         "SELECT count(*) FROM calls "
+                         "WHERE ended_at IS NOT NULL") == 1;
+            },
+            60s));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT disposition FROM calls"), "default_routed");
+  EXPECT_EQ(scalar("SELECT state FROM presence WHERE operator_id = 1"), "ready");
+  EXPECT_EQ(sim_->stats().answered, 1u);  // at the default device
 }
 
 // Phones ring until answered from the desktop, so the caller can give up while it rings.
@@ -281,6 +445,58 @@ TEST_F(CallClearedWhileRinging, IsAbandonedRingingAndTheOperatorIsFreeForTheNext
   EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 1"), "1");
   EXPECT_EQ(sim_->stats().abandoned, 1u);
   EXPECT_EQ(sim_->stats().answered, 1u);
+}
+
+// Phones ring until answered from the desktop, and a ringing operator has 2 s to answer.
+class RingNoAnswer : public e2e::end_to_end {
+ protected:
+  void SetUp() override {
+    start(seed_sql, {.phones = phones,
+                     .route_points = {"5000"},
+                     .default_device = "2099",
+                     .pbx_route_timeout = 10s,
+                     .auto_answer = std::nullopt,
+                     .ring_no_answer = 2s});
+  }
+};
+
+TEST_F(RingNoAnswer, TheCallIsRoutedAgainToTheNextOperatorAndTheFirstIsNotReady) {
+  std::string first;
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}, {"bob", "2002"}}));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM presence WHERE state = 'ready'") == 2; }, 30s));
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 1s}).has_value());
+        // Whoever rings first does not answer; the call comes back and rings at the other.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM call_events WHERE kind = 'ring_no_answer'") == 1; }, 60s));
+        first =
+            scalar("SELECT login FROM operators JOIN call_events USING (operator_id) WHERE kind = 'ring_no_answer'");
+        const auto second = first == "alice" ? std::string("bob") : std::string("alice");
+        CO_ASSERT_TRUE(co_await until_call(at(second), call_state::ringing, 60s));
+        CO_ASSERT_TRUE(ok(co_await at(second).client->request(desk::req::answer{})));
+        CO_ASSERT_TRUE(co_await until_call(at(second), call_state::talking));
+        CO_ASSERT_TRUE(co_await until_call(at(second), call_state::ended));  // the caller hangs up after 1 s
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1 && settled(); }, 60s));
+      },
+      180s);
+
+  // One record, answered by the second operator; the journal tells the no-answer and the re-route.
+  ASSERT_EQ(count("SELECT count(*) FROM calls"), 1);
+  EXPECT_EQ(scalar("SELECT o.login || ',' || c.disposition FROM calls c JOIN operators o USING (operator_id)"),
+            (first == "alice" ? "bob" : "alice") + std::string(",answered"));
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events WHERE kind IN "
+                   "('ringing', 'ring_no_answer', 'rerouted', 'answered')"),
+            "ringing,ring_no_answer,rerouted,ringing,answered");
+  // The one who did not answer is not ready (no answer), never logged out.
+  EXPECT_EQ(scalar("SELECT state || ',' || reason FROM presence JOIN operators USING (operator_id) WHERE login = '" +
+                   first + "'"),
+            "not_ready,no_answer");
+  EXPECT_EQ(sim_->stats().answered, 1u);
+  EXPECT_EQ(sim_->stats().route_timeouts, 0u);  // routed by us both times, not by the PBX's default
 }
 
 }  // namespace

@@ -164,6 +164,11 @@ class end_to_end : public ::testing::Test {
     co_return true;
   }
 
+  // The call centre knows the operator's phone (from his presence), so it tracks calls there.
+  asio::awaitable<bool> phone_known(std::string device) {
+    return wait_until([this, device] { return centre_->tracker().is_operator_device(device); }, 30s);
+  }
+
   static bool ok(const result<desk::server_message>& reply) {
     return reply && std::holds_alternative<desk::ok_reply>(*reply);
   }

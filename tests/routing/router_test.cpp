@@ -199,8 +199,15 @@ TEST(Router, ARouteCallSlowerThanTheRouteTimeoutGetsTheFallbackAndIsUndone) {
     EXPECT_TRUE(co_await eventually(
         [&] { return f.world.scalar("SELECT count(*) FROM call_events WHERE kind = 'withdrawn'") == "1"; }));
   });
-  EXPECT_EQ(f.sink.ends.size(), 2u);
+  ASSERT_EQ(f.sink.ends.size(), 2u);
   EXPECT_TRUE(f.sink.offers.empty());
+  // Each late decision's call row goes to the sink, which closes it with the call.
+  ASSERT_EQ(f.sink.late_records.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(f.sink.late_records[i].pbx_call_id, f.sink.ends[i].pbx_call_id);
+    EXPECT_EQ(f.world.scalar("SELECT pbx_call_id FROM calls WHERE call_id = $1", f.sink.late_records[i].call_id),
+              f.sink.ends[i].pbx_call_id);
+  }
   EXPECT_EQ(f.world.scalar("SELECT count(*) FROM waiting_calls"), "0");
   EXPECT_EQ(f.router.waiting_calls(), 0u);
 }

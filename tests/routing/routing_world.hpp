@@ -147,10 +147,12 @@ struct recording_sink : routing::decision_sink {
   std::vector<routing::route_end_answer> ends;
   std::vector<routing::operator_offer> offers;
   std::vector<routing::waiting_redirect> redirects;
+  std::vector<routing::late_record> late_records;
   void route_select(const routing::route_select_answer& a) override { selects.push_back(a); }
   void route_end(const routing::route_end_answer& a) override { ends.push_back(a); }
   void offer_to_operator(const routing::operator_offer& o) override { offers.push_back(o); }
   void redirect_waiting(const routing::waiting_redirect& r) override { redirects.push_back(r); }
+  void adopt_late_record(const routing::late_record& r) override { late_records.push_back(r); }
 };
 
 }  // namespace switchboard::testing

@@ -74,6 +74,7 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   void route_end(const routing::route_end_answer& answer) override;
   void offer_to_operator(const routing::operator_offer& offer) override;
   void redirect_waiting(const routing::waiting_redirect& redirect) override;
+  void adopt_late_record(const routing::late_record& record) override;
 
   // desk::command_handler
   boost::asio::awaitable<result<void>> execute(const desk::operator_context& who,

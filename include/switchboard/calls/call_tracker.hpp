@@ -51,7 +51,12 @@ struct tracked_call {
   std::vector<pbx::device_id> operators;      // operator devices that answered, in order
   std::optional<pbx::call_id> consultation;   // the consultation call while one is open
   std::optional<call_disposition> routed_as;  // the router sent it to an overflow/closed destination
-  bool delivered_elsewhere = false;           // the PBX sent it to a non-operator device by itself
+  // Not through a route point: a direct call to an operator, or one an operator placed.
+  bool direct = false;
+  std::optional<pbx::device_id> dialled_by;  // the operator device that placed it
+  std::optional<pbx::device_id> consulted;   // the operator device the open consultation reached
+  bool consulted_answered = false;           // ... and it answered
+  bool delivered_elsewhere = false;          // the PBX sent it to a non-operator device by itself
   bool transferred = false;
   std::unordered_set<pbx::device_id> live;  // devices with a connection in the call now
   time_point offered_at{};
@@ -71,12 +76,18 @@ struct call_update {
     answered,  // `device` (an operator) answered
     held,
     retrieved,
-    consultation,    // `device` opened a consultation call (to `other`)
-    transferred,     // `device` transferred the call to `other`
-    conferenced,     // `device` conferenced `other` in
-    operator_left,   // `device` (an operator) left the call: wrap-up starts for him
-    ring_cancelled,  // `device` stopped ringing without answering (caller gone, deflected)
-    ended            // the call is over; the record is complete
+    consultation,      // `device` opened a consultation call (to `other`)
+    transferred,       // `device` transferred the call to `other`
+    conferenced,       // `device` conferenced `other` in
+    operator_left,     // `device` (an operator) left the call: wrap-up starts for him
+    ring_cancelled,    // `device` stopped ringing without answering (caller gone, deflected)
+    direct,            // a call not through a route point reached (or was placed by) an operator
+    dialling,          // `device` (an operator) placed the call: busy from now
+    consult_ringing,   // `device` (an operator) is alerted by the consultation about this call
+    consult_answered,  // `device` answered the consultation
+    consult_left,      // the consultation ended without a transfer or conference; `device`: the
+                       // consulted operator ("" when not an operator)
+    ended              // the call is over; the record is complete
   };
   kind what;
   tracked_call call;  // the call after the change
@@ -104,7 +115,9 @@ class call_tracker {
   void set_record_id(const pbx::call_id& call, std::int64_t record_id);
 
   const tracked_call* find(const pbx::call_id& call) const;
-  // The call an operator device is ringing or talking on.
+  // The call that was offered (or placed) with this id, whatever its id is now.
+  const tracked_call* find_by_first_id(const pbx::call_id& first) const;
+  // The call an operator device is ringing, talking, dialling or consulted on.
   const tracked_call* call_at(const pbx::device_id& device) const;
   std::size_t open_calls() const noexcept { return calls_.size(); }
   std::vector<tracked_call> snapshot() const;
@@ -126,6 +139,15 @@ class call_tracker {
              time_point now, std::vector<call_update>& out);
   // The main call a consultation call belongs to, or the call itself.
   tracked_call* main_call(const pbx::call_id& call);
+  // A new call placed by `calling` while it holds another call is its consultation: linked,
+  // reported, true. `reached` is the consulted device.
+  bool link_consultation(const pbx::call_id& call, const pbx::device_id& calling, const pbx::device_id& reached,
+                         std::vector<call_update>& out);
+  // The consultation of `main` ended without a transfer or conference.
+  void end_consultation(tracked_call& main, std::vector<call_update>& out);
+  // A connection of a consultation call: the consulted operator's ringing and answer.
+  void consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
+                          std::vector<call_update>& out);
   // After a reconnect, one device's snapshot: replays what the gap swallowed as events.
   void resync(const pbx::resynced& snapshot, time_point now, std::vector<call_update>& out);
 

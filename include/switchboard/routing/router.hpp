@@ -55,6 +55,9 @@ class router {
 
   // Answers the route request through the sink, within route_timeout.
   boost::asio::awaitable<void> route(call_offered call);
+  // The call came back to its route point (its operator did not answer): decides again for its
+  // record `call_id`, answered like a route request.
+  boost::asio::awaitable<void> reroute(call_offered call, std::int64_t call_id);
   // An operator became ready: he gets the best waiting call he may serve, if any.
   boost::asio::awaitable<void> operator_ready(std::int64_t operator_id);
   // The caller hung up (or the call was answered elsewhere): it stops waiting.

@@ -67,6 +67,13 @@ struct waiting_redirect {
   std::string reason;
 };
 
+// The database decided after the PBX got the fallback answer: the decision is undone, but the
+// call row it made is the call's record all the same, to be closed when the call ends.
+struct late_record {
+  std::string pbx_call_id;
+  std::int64_t call_id = 0;
+};
+
 class decision_sink {
  public:
   virtual ~decision_sink() = default;
@@ -74,6 +81,7 @@ class decision_sink {
   virtual void route_end(const route_end_answer& answer) = 0;
   virtual void offer_to_operator(const operator_offer& offer) = 0;
   virtual void redirect_waiting(const waiting_redirect& redirect) = 0;
+  virtual void adopt_late_record(const late_record& record) = 0;
 };
 
 }  // namespace switchboard::routing

@@ -79,6 +79,11 @@ struct queue_timers {
 // One round trip: the calls row, its 'offered' event, route_call's decision, the reservation.
 boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool, const call_offer& offer);
 
+// A call that came back to its route point (its operator did not answer): route_call decides
+// again for the same record, which gets a 'rerouted' event.
+boost::asio::awaitable<result<route_decision>> reroute_call(connection_pool& pool, std::int64_t call_id,
+                                                            std::string node, std::chrono::seconds reservation);
+
 // A waiting call's timer fired: escalation, overflow, max wait, closing time, or an operator now.
 boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                                     std::chrono::seconds reservation);
