@@ -362,11 +362,11 @@ TEST_F(CallControl, ADecisionLaterThanTheRouteTimeoutIsUndoneAndItsRecordClosedW
             [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
         // route_call takes longer than routing.route_timeout (2 s here): the PBX gets the fallback
         // (its default device, 2099) and the late reservation of alice is given back.
-        db_.exec(R"(CREATE OR REPLACE FUNCTION route_call(p_call_id bigint) RETURNS route_target
+        db_.exec(R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target
                     LANGUAGE plpgsql VOLATILE AS $$
                     BEGIN
                       PERFORM pg_sleep(3);
-                      RETURN route_call_by_rules(p_call_id);
+                      RETURN route_call_by_rules(c);
                     END $$)");
         CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 6s}).has_value());
         CO_ASSERT_TRUE(co_await wait_until(

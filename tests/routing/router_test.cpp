@@ -180,11 +180,11 @@ TEST(Router, ARouteCallSlowerThanTheRouteTimeoutGetsTheFallbackAndIsUndone) {
   router_fixture f(config);
   f.tenant_with_queue();
   const auto op = f.world.operator_(f.tenant, "a", {});
-  f.world.exec(R"(CREATE OR REPLACE FUNCTION route_call(p_call_id bigint) RETURNS route_target
+  f.world.exec(R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target
                   LANGUAGE plpgsql VOLATILE AS $$
                   BEGIN
                     PERFORM pg_sleep(1);
-                    RETURN route_call_by_rules(p_call_id);
+                    RETURN route_call_by_rules(c);
                   END $$)");
   run_coroutine(f.loop, [&]() -> asio::awaitable<void> {
     co_await f.router.route(call_at("rp"));  // would reserve the operator, too late

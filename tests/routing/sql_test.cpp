@@ -363,9 +363,10 @@ TEST(RoutingSql, UnknownRoutePointAndMissingDefaultGiveTheDefaultRoute) {
   const auto bare = decide(pool, offer_at("bare"));
   EXPECT_EQ(bare.kind, route_kind::default_route);
   EXPECT_NE(bare.call_id, 0);
-  EXPECT_EQ(w.scalar("SELECT count(*) FROM call_events WHERE call_id = $1 AND kind IN ('offered', 'default_routed')",
+  // one journal row says how the call was decided, with the offer in its detail
+  EXPECT_EQ(w.scalar("SELECT string_agg(kind || ' ' || (detail->>'caller'), ',') FROM call_events WHERE call_id = $1",
                      bare.call_id),
-            "2");
+            "default_routed " + offer_at("bare").caller);
 }
 
 // ---- rules as code ---------------------------------------------------------------------------------
@@ -378,15 +379,15 @@ TEST(RoutingSql, AdminsCreateOrReplaceRouteCallChangesTheNextDecision) {
   w.route_point(t, "rp", q);
   EXPECT_EQ(decide(pool, offer_at("rp")).kind, route_kind::queued);  // warms the pooled connection's plans
 
-  w.exec(R"(CREATE OR REPLACE FUNCTION route_call(p_call_id bigint) RETURNS route_target LANGUAGE plpgsql AS $$
+  w.exec(R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
     DECLARE t route_target;
     BEGIN
-      IF (SELECT caller FROM calls WHERE call_id = p_call_id) LIKE '+34%' THEN
+      IF c.caller LIKE '+34%' THEN
         t.destination := 'spanish-desk';
         t.note := 'admin: Spanish numbers';
         RETURN t;
       END IF;
-      RETURN route_call_by_rules(p_call_id);
+      RETURN route_call_by_rules(c);
     END $$)");
   const auto spanish = decide(pool, offer_at("rp", "+3491"));
   EXPECT_EQ(spanish.kind, route_kind::destination);
@@ -402,7 +403,7 @@ TEST(RoutingSql, UnknownSkillFromRouteCallIsAClearError) {
   const auto q = w.queue(t, "q");
   w.route_point(t, "rp", q);
   w.exec(
-      "CREATE OR REPLACE FUNCTION route_call(p_call_id bigint) RETURNS route_target LANGUAGE sql AS $$ "
+      "CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE sql AS $$ "
       "SELECT ROW(" +
       std::to_string(q) + ", 0, '{\"spansh\": 3}'::jsonb, NULL, NULL, 'typo')::route_target $$");
   auto d = sync(store::offer_call(pool, offer_at("rp")));
@@ -503,7 +504,8 @@ TEST(RoutingSql, TheCallsRowSaysItsQueueWhicheverWayTheCallWasServed) {
   const auto english = w.operator_(t, "english", {{"english", 3}});
   const auto at_once = decide(pool, offer_at("rp"));
   ASSERT_EQ(at_once.kind, route_kind::operator_reserved);
-  EXPECT_EQ(record(at_once.call_id), queue_text(q) + " " + queue_text(q) + " true offered,reserved");
+  EXPECT_EQ(record(at_once.call_id), queue_text(q) + " " + queue_text(q) + " true reserved");
+  EXPECT_EQ(w.scalar("SELECT count(*) FROM waiting_calls"), "0");
 
   // queued, then taken by an operator who became ready
   const auto queued = decide(pool, offer_at("rp"));
@@ -524,26 +526,27 @@ TEST(RoutingSql, TheCallsRowSaysItsQueueWhicheverWayTheCallWasServed) {
   EXPECT_EQ(served.operator_id, french);
   EXPECT_EQ(record(spilled.call_id), queue_text(first) + " " + queue_text(first) + " true offered,reserved");
 
-  // an admin's pick_operator that writes no calls row: the call still says its queue and when
-  w.exec(R"(CREATE OR REPLACE FUNCTION pick_operator(p_call_id bigint, p_reserve_seconds integer DEFAULT 10)
+  // an admin's pick_operator only chooses and reserves: the call still says its queues, and the
+  // journal who was reserved
+  w.exec(R"(CREATE OR REPLACE FUNCTION pick_operator(c calls, w waiting_calls, p_reserve_seconds integer DEFAULT 10)
     RETURNS TABLE (operator_id bigint, device text) LANGUAGE plpgsql AS $$
     #variable_conflict use_column
     BEGIN
       RETURN QUERY
-      WITH gone AS (DELETE FROM waiting_calls wc WHERE wc.call_id = p_call_id RETURNING wc.tenant_id),
-      candidate AS (
-        SELECT p.operator_id FROM presence p JOIN gone g ON g.tenant_id = p.tenant_id
-         WHERE p.state = 'ready' ORDER BY p.operator_id DESC LIMIT 1 FOR UPDATE OF p SKIP LOCKED)
-      UPDATE presence p SET state = 'reserved', current_call_id = p_call_id, since = now(),
+      WITH candidate AS (
+        SELECT p.operator_id FROM presence p
+         WHERE p.tenant_id = w.tenant_id AND p.state = 'ready' ORDER BY p.operator_id DESC LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+      UPDATE presence p SET state = 'reserved', current_call_id = w.call_id, since = now(),
              reserved_until = now() + make_interval(secs => p_reserve_seconds)
-        FROM candidate c WHERE p.operator_id = c.operator_id
+        FROM candidate cand WHERE p.operator_id = cand.operator_id
       RETURNING p.operator_id, p.device;
     END $$)");
   const auto newest = w.operator_(t, "newest", {});
   const auto by_admin = decide(pool, offer_at("rp"));
   ASSERT_EQ(by_admin.kind, route_kind::operator_reserved);
   EXPECT_EQ(by_admin.operator_id, newest);
-  EXPECT_EQ(record(by_admin.call_id), queue_text(q) + " - true offered");
+  EXPECT_EQ(record(by_admin.call_id), queue_text(q) + " " + queue_text(q) + " true reserved");
 }
 
 // ---- reservations, screen pop ------------------------------------------------------------------------
