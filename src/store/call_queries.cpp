@@ -25,25 +25,29 @@ UPDATE presence SET state = $2::presence_state,
  WHERE operator_id = $1 AND state = ANY ($6::presence_state[])
 RETURNING 1)";
 
-// Times are clamped to the record's earlier times: node and database clocks may differ a little.
-constexpr const char* answered_sql = R"(
-WITH c AS (
+// The call writes as CTEs with their parameters from $1: alone each is "WITH <ctes> SELECT 1";
+// after a presence move they join its statement (paired_sql). Times are clamped to the
+// record's earlier times: node and database clocks may differ a little.
+constexpr const char* answered_ctes = R"(
+c AS (
   UPDATE calls SET answered_at = coalesce(answered_at, greatest(to_timestamp($3), offered_at)),
          operator_id = coalesce(operator_id, $2),
          last_operator_id = $2,
          wait_seconds = coalesce(wait_seconds,
                                  extract(epoch FROM greatest(to_timestamp($3), offered_at) - offered_at))
    WHERE call_id = $1
-  RETURNING tenant_id, call_id, coalesce(final_queue_id, queue_id) AS queue_id)
-INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, queue_id)
-SELECT tenant_id, call_id, to_timestamp($3), 'answered', $2, queue_id FROM c)";
+  RETURNING tenant_id, call_id, coalesce(final_queue_id, queue_id) AS queue_id),
+e AS (
+  INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, queue_id)
+  SELECT tenant_id, call_id, to_timestamp($3), 'answered', $2, queue_id FROM c))";
 
-constexpr const char* journal_sql = R"(
-INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, device, detail)
-SELECT tenant_id, call_id, to_timestamp($2), $3, $4, nullif($5, ''), $6::jsonb FROM calls WHERE call_id = $1)";
+constexpr const char* journal_ctes = R"(
+e AS (
+  INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, device, detail)
+  SELECT tenant_id, call_id, to_timestamp($2), $3, $4, nullif($5, ''), $6::jsonb FROM calls WHERE call_id = $1))";
 
-constexpr const char* finished_sql = R"(
-WITH c AS (
+constexpr const char* finished_ctes = R"(
+c AS (
   UPDATE calls SET ended_at = greatest(to_timestamp($3), offered_at, answered_at),
          disposition = $2::call_disposition,
          wait_seconds = coalesce(wait_seconds,
@@ -53,14 +57,44 @@ WITH c AS (
                              ELSE greatest(extract(epoch FROM greatest(to_timestamp($3), answered_at) - answered_at)
                                            - $4, 0) END
    WHERE call_id = $1 AND ended_at IS NULL
-  RETURNING tenant_id, call_id, last_operator_id, disposition)
-INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, detail)
-SELECT tenant_id, call_id, to_timestamp($3), 'ended', last_operator_id, jsonb_build_object('disposition', disposition)
-  FROM c)";
+  RETURNING tenant_id, call_id, last_operator_id, disposition),
+e AS (
+  INSERT INTO call_events (tenant_id, call_id, at, kind, operator_id, detail)
+  SELECT tenant_id, call_id, to_timestamp($3), 'ended', last_operator_id, jsonb_build_object('disposition', disposition)
+    FROM c))";
 
-constexpr const char* wrap_up_sql = R"(
-UPDATE calls SET wrap_up_seconds = greatest(extract(epoch FROM to_timestamp($2) - ended_at), 0)
- WHERE call_id = $1 AND ended_at IS NOT NULL)";
+constexpr const char* wrap_up_ctes = R"(
+w AS (
+  UPDATE calls SET wrap_up_seconds = greatest(extract(epoch FROM to_timestamp($2) - ended_at), 0)
+   WHERE call_id = $1 AND ended_at IS NOT NULL
+  RETURNING 1))";
+
+// `sql` with each parameter $n renumbered $(n + by).
+std::string shift_parameters(std::string_view sql, int by) {
+  std::string out;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    out += sql[i];
+    if (sql[i] != '$') continue;
+    std::size_t end = i + 1;
+    while (end < sql.size() && sql[end] >= '0' && sql[end] <= '9') ++end;
+    if (end == i + 1) continue;
+    out += std::to_string(std::stoi(std::string(sql.substr(i + 1, end - i - 1))) + by);
+    i = end - 1;
+  }
+  return out;
+}
+
+// One call write on its own.
+std::string alone_sql(const char* ctes) { return std::string("WITH") + ctes + "\nSELECT 1"; }
+
+// A presence move and the call write next to it in a batch as one statement: one round trip and
+// one statement fewer, and both always run, as one after the other would. The move (parameters
+// $1..$6) is the CTE `moved`, the call write's parameters follow from $7; they touch different
+// tables, so sharing one snapshot changes nothing. Answers whether the move was applied.
+std::string paired_sql(const char* ctes) {
+  return std::string("WITH moved AS (") + presence_move_sql + "),\n" + shift_parameters(ctes, 6) +
+         "\nSELECT count(*) FROM moved";
+}
 
 constexpr const char* create_sql = R"(
 WITH c AS (
@@ -119,7 +153,7 @@ std::string array_literal(const std::vector<std::int64_t>& items) {
 }
 
 // Applies one write inside the caller's savepoint; false when a presence move was refused.
-bool apply_one(pqxx::work& tx, pqxx::connection& conn, const call_write& write) {
+bool apply_one(pqxx::transaction_base& tx, pqxx::connection& conn, const call_write& write) {
   return std::visit(
       [&](const auto& w) -> bool {
         using T = std::decay_t<decltype(w)>;
@@ -128,17 +162,22 @@ bool apply_one(pqxx::work& tx, pqxx::connection& conn, const call_write& write) 
                                        w.call_id, w.reason, w.call_finished, array_literal(w.from));
           return !rows.empty();
         } else if constexpr (std::is_same_v<T, call_answered>) {
-          exec_prepared_in(tx, conn, "calls_answered", answered_sql, w.call_id, w.operator_id, epoch_seconds(w.at));
+          static const auto answered_sql = alone_sql(answered_ctes);
+          exec_prepared_in(tx, conn, "calls_answered", answered_sql.c_str(), w.call_id, w.operator_id,
+                           epoch_seconds(w.at));
         } else if constexpr (std::is_same_v<T, call_journal_entry>) {
           nlohmann::json detail = nlohmann::json::object();
           for (const auto& [key, value] : w.detail) detail[key] = value;
-          exec_prepared_in(tx, conn, "calls_journal", journal_sql, w.call_id, epoch_seconds(w.at), w.kind,
+          static const auto journal_sql = alone_sql(journal_ctes);
+          exec_prepared_in(tx, conn, "calls_journal", journal_sql.c_str(), w.call_id, epoch_seconds(w.at), w.kind,
                            w.operator_id, w.device, detail.dump());
         } else if constexpr (std::is_same_v<T, call_finished>) {
-          exec_prepared_in(tx, conn, "calls_finished", finished_sql, w.call_id, w.disposition, epoch_seconds(w.at),
-                           std::chrono::duration<double>(w.held).count());
+          static const auto finished_sql = alone_sql(finished_ctes);
+          exec_prepared_in(tx, conn, "calls_finished", finished_sql.c_str(), w.call_id, w.disposition,
+                           epoch_seconds(w.at), std::chrono::duration<double>(w.held).count());
         } else if constexpr (std::is_same_v<T, wrap_up_finished>) {
-          exec_prepared_in(tx, conn, "calls_wrap_up", wrap_up_sql, w.call_id, epoch_seconds(w.at));
+          static const auto wrap_up_sql = alone_sql(wrap_up_ctes);
+          exec_prepared_in(tx, conn, "calls_wrap_up", wrap_up_sql.c_str(), w.call_id, epoch_seconds(w.at));
         } else {
           exec_prepared_in(tx, conn, "calls_wrap_up_code", wrap_up_code_sql, w.call_id, w.code, w.notes);
         }
@@ -147,18 +186,75 @@ bool apply_one(pqxx::work& tx, pqxx::connection& conn, const call_write& write) 
       write);
 }
 
+// The fused statement for writes[i] and writes[i + 1], run if they are a presence move and the
+// call write that goes with it (see paired_sql); returns how many writes it applied (0: none).
+// Without a transaction it only says whether they pair.
+std::size_t apply_pair(pqxx::transaction_base* tx, pqxx::connection& conn, const std::vector<call_write>& writes,
+                       std::size_t i, write_report& report) {
+  if (i + 1 >= writes.size()) return 0;
+  const auto* first = &writes[i];
+  const auto* second = &writes[i + 1];
+  std::size_t move_index = i;
+  if (std::holds_alternative<wrap_up_finished>(*first) && std::holds_alternative<presence_move>(*second)) {
+    std::swap(first, second);
+    move_index = i + 1;
+  }
+  const auto* move = std::get_if<presence_move>(first);
+  if (!move) return 0;
+  const auto run = [&](const char* name, const char* ctes, auto&&... more) {
+    if (!tx) return std::size_t{2};
+    conn.prepare(name, paired_sql(ctes));
+    const pqxx::result rows =
+        tx->exec_prepared(name, move->operator_id, move->to, move->call_id, move->reason, move->call_finished,
+                          array_literal(move->from), std::forward<decltype(more)>(more)...);
+    if (rows.at(0)[0].as<int>() == 0) report.refused.push_back(move_index);
+    return std::size_t{2};
+  };
+  if (const auto* a = std::get_if<call_answered>(second); a && move->call_id == a->call_id)
+    return run("calls_moved_answered", answered_ctes, a->call_id, a->operator_id, epoch_seconds(a->at));
+  if (const auto* j = std::get_if<call_journal_entry>(second); j && j->operator_id == move->operator_id) {
+    nlohmann::json detail = nlohmann::json::object();
+    for (const auto& [key, value] : j->detail) detail[key] = value;
+    return run("calls_moved_journal", journal_ctes, j->call_id, epoch_seconds(j->at), j->kind, j->operator_id,
+               j->device, detail.dump());
+  }
+  if (const auto* f = std::get_if<call_finished>(second); f && move->call_id == f->call_id)
+    return run("calls_moved_finished", finished_ctes, f->call_id, f->disposition, epoch_seconds(f->at),
+               std::chrono::duration<double>(f->held).count());
+  if (const auto* w = std::get_if<wrap_up_finished>(second))
+    return run("calls_moved_wrap_up", wrap_up_ctes, w->call_id, epoch_seconds(w->at));
+  return 0;
+}
+
 }  // namespace
 
 boost::asio::awaitable<result<write_report>> apply_call_writes(connection_pool& pool, std::vector<call_write> writes) {
   auto work = [writes = std::move(writes)](pqxx::connection& conn) {
     // Fast path: the whole batch in one transaction without savepoints, two round trips fewer
-    // per write. A write that fails aborts it; the batch is then replayed below, one savepoint
-    // per write, so that one bad write never takes the others with it.
+    // per write, and a presence move with the call write that goes with it as one statement. A
+    // write that fails aborts it; the batch is then replayed below, one savepoint per write, so
+    // that one bad write never takes the others with it.
     try {
       write_report report;
+      const auto apply_all = [&](pqxx::transaction_base& tx) {
+        for (std::size_t i = 0; i < writes.size();) {
+          if (auto applied = apply_pair(&tx, conn, writes, i, report)) {
+            i += applied;
+            continue;
+          }
+          if (!apply_one(tx, conn, writes[i])) report.refused.push_back(i);
+          ++i;
+        }
+      };
+      // A batch that is one statement (one write, or one pair) is atomic on its own: no
+      // BEGIN and COMMIT, two round trips fewer.
+      if (writes.size() == 1 || (writes.size() == 2 && apply_pair(nullptr, conn, writes, 0, report) == 2)) {
+        pqxx::nontransaction tx(conn);
+        apply_all(tx);
+        return report;
+      }
       pqxx::work tx(conn);
-      for (std::size_t i = 0; i < writes.size(); ++i)
-        if (!apply_one(tx, conn, writes[i])) report.refused.push_back(i);
+      apply_all(tx);
       tx.commit();
       return report;
     } catch (const pqxx::broken_connection&) {
