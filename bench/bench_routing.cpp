@@ -5,6 +5,11 @@
 // backend and time it waited for a CPU, which tell the work PostgreSQL does from the load of a
 // shared machine. Needs SWITCHBOARD_BENCH_DATABASE_URL (an admin URL); makes, migrates and
 // drops its own database (kept with SWITCHBOARD_BENCH_KEEP=1, for EXPLAIN ANALYZE by hand).
+// SWITCHBOARD_BENCH_WITHOUT=0017,0041 leaves those migrations out (a before/after run with one
+// binary). With pg_stat_statements loaded in the server (track = all), it also counts what
+// PostgreSQL runs per decision and per whole call (route, ringing, answered, ended, wrap-up done,
+// ready again), the call's life written through the store queries the calls part uses.
+#include "switchboard/store/call_queries.hpp"
 #include "switchboard/store/migrations.hpp"
 #include "switchboard/store/pool.hpp"
 #include "switchboard/store/routing_queries.hpp"
@@ -39,6 +44,7 @@ constexpr int queued_decisions = 500;
 constexpr int round_trips = 3000;
 constexpr int concurrent_decisions = 3000;
 constexpr int concurrency = 16;
+constexpr int counted_calls = 300;
 
 struct figures {
   double p50_us = 0;
@@ -131,8 +137,8 @@ void exec(store::connection_pool& pool, const std::string& sql, int operators = 
 }
 
 // 20 skills; each operator holds 4 at levels 1..9; 50 queues (strategies in turn) needing one
-// skill at level 1..3; one route point and one IVR-menu rule per queue; 10,000 customers; one
-// queue nobody qualifies for (the queued path).
+// skill at level 1..3; one route point and one IVR-menu rule per queue; 10,000 customers and a
+// day of 10,000 finished calls; one queue nobody qualifies for (the queued path).
 void seed(store::connection_pool& pool, int operators) {
   exec(pool, "INSERT INTO tenants (code, name) VALUES ('bench', 'Bench')");
   exec(pool, fmt::format("INSERT INTO skills (tenant_id, name) SELECT 1, 'skill' || s FROM generate_series(1, {}) s",
@@ -166,6 +172,16 @@ void seed(store::connection_pool& pool, int operators) {
   exec(pool,
        "INSERT INTO customers (tenant_id, phone, tier) SELECT 1, '+1' || i, "
        "CASE WHEN i % 10 = 0 THEN 'vip' ELSE 'standard' END FROM generate_series(1, 10000) i");
+  // a day of finished calls, as a running call centre has: an analyzed empty calls table makes
+  // PostgreSQL plan the foreign-key checks into calls as sequential scans for the whole session
+  exec(pool,
+       "INSERT INTO calls (tenant_id, pbx_call_id, route_point_id, caller, customer_id, queue_id, final_queue_id, "
+       "operator_id, last_operator_id, offered_at, queued_at, answered_at, ended_at, disposition, wait_seconds, "
+       "talk_seconds, wrap_up_seconds) "
+       "SELECT 1, 'history-' || i, 1 + i % 50, '+1' || (1 + i % 10000), 1 + i % 10000, 1 + i % 50, 1 + i % 50, "
+       "1 + i % $1, 1 + i % $1, t, t, t + interval '5 s', t + interval '185 s', 'answered', 5, 180, 10 "
+       "FROM generate_series(1, 10000) i, LATERAL (SELECT now() - interval '1 day' + i * interval '8 s' AS t) x",
+       operators);
   exec(pool, "INSERT INTO queues (tenant_id, name) VALUES (1, 'nobody')");
   exec(pool,
        "INSERT INTO queue_skills (tenant_id, queue_id, skill_id, min_level) SELECT 1, q.queue_id, s.skill_id, 10 "
@@ -206,6 +222,135 @@ asio::awaitable<void> finish(store::connection_pool& pool, const store::route_de
   });
 }
 
+// The calls part's writes for a reserved call's life, as call_centre.cpp batches them: the PBX
+// rings the operator (the router confirms the reservation), he answers, hangs up, his wrap-up
+// ends and he is ready again (and asks for a waiting call).
+asio::awaitable<void> live_call(store::connection_pool& pool, const store::route_decision& d) {
+  if (d.kind != store::route_kind::operator_reserved) co_return;
+  const auto op = d.operator_id;
+  const auto call = d.call_id;
+  const auto now = [] { return std::chrono::system_clock::now(); };
+  (void)co_await store::confirm_reservation(pool, op, call);
+  (void)co_await store::apply_call_writes(
+      pool,
+      {store::presence_move{
+           .operator_id = op, .from = {"reserved", "ready", "not_ready", "wrap_up"}, .to = "ringing", .call_id = call},
+       store::call_journal_entry{
+           .call_id = call, .kind = "ringing", .operator_id = op, .device = d.device, .at = now()}});
+  (void)co_await store::apply_call_writes(
+      pool, {store::presence_move{.operator_id = op,
+                                  .from = {"ringing", "reserved", "ready", "not_ready", "wrap_up", "held"},
+                                  .to = "talking",
+                                  .call_id = call},
+             store::call_answered{.call_id = call, .operator_id = op, .at = now()}});
+  (void)co_await store::apply_call_writes(
+      pool, {store::presence_move{.operator_id = op,
+                                  .from = {"talking", "held", "ringing", "reserved"},
+                                  .to = "wrap_up",
+                                  .call_id = call,
+                                  .call_finished = true},
+             store::call_finished{.call_id = call, .disposition = "answered", .at = now()}});
+  (void)co_await store::apply_call_writes(
+      pool, {store::wrap_up_finished{.call_id = call, .at = now()},
+             store::presence_move{.operator_id = op, .from = {"wrap_up"}, .to = "ready"}});
+  (void)co_await store::pick_call(pool, op, std::chrono::seconds(10));
+}
+
+// pg_stat_statements of this database: statements run (top level: sent by the client; all:
+// with those inside functions, triggers and foreign-key checks), their server time, WAL, buffers.
+struct statement_totals {
+  double top = 0;
+  double all = 0;
+  double top_ms = 0;
+  double wal_records = 0;
+  double wal_bytes = 0;
+  double buffers = 0;
+};
+
+constexpr const char* this_database = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+bool reset_statements(store::connection_pool& pool) {
+  auto done = pool.run_blocking([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("SELECT pg_stat_statements_reset()");
+  });
+  return done.has_value();
+}
+
+statement_totals read_statements(store::connection_pool& pool) {
+  auto totals = pool.run_blocking([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    auto row = tx.exec(fmt::format(
+        "SELECT coalesce(sum(calls) FILTER (WHERE toplevel), 0), coalesce(sum(calls), 0), "
+        "coalesce(sum(total_exec_time) FILTER (WHERE toplevel), 0), "
+        "coalesce(sum(wal_records) FILTER (WHERE toplevel), 0), coalesce(sum(wal_bytes) FILTER (WHERE toplevel), 0), "
+        "coalesce(sum(shared_blks_hit + shared_blks_read) FILTER (WHERE toplevel), 0) "
+        "FROM pg_stat_statements WHERE {} AND query NOT LIKE '%pg_stat_statements%'",
+        this_database))[0];
+    return statement_totals{row[0].as<double>(), row[1].as<double>(), row[2].as<double>(),
+                            row[3].as<double>(), row[4].as<double>(), row[5].as<double>()};
+  });
+  return totals ? *totals : statement_totals{};
+}
+
+void print_statements(const char* what, const statement_totals& t, int per) {
+  std::printf(
+      "  %-24s %5.1f statements sent, %5.1f run in all; server time %6.0f us; WAL %5.1f records, %6.0f bytes; %5.0f "
+      "buffers (per call, %d calls)\n",
+      what, t.top / per, t.all / per, t.top_ms * 1000 / per, t.wal_records / per, t.wal_bytes / per, t.buffers / per,
+      per);
+}
+
+// The statements behind the figures, the costliest first, per call.
+void print_top_statements(store::connection_pool& pool, int per) {
+  auto rows = pool.run_blocking([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return tx.exec(
+        fmt::format("SELECT toplevel, calls, total_exec_time, regexp_replace(left(query, 200), '\\s+', ' ', 'g') "
+                    "FROM pg_stat_statements WHERE {} AND query NOT LIKE '%pg_stat_statements%' "
+                    "ORDER BY total_exec_time DESC LIMIT 25",
+                    this_database));
+  });
+  if (!rows) return;
+  for (const auto& row : *rows)
+    std::printf("    %s %5.2f x %6.1f us  %.110s\n", row[0].as<bool>() ? "top " : "    ", row[1].as<double>() / per,
+                row[2].as<double>() * 1000 / row[1].as<double>(), row[3].c_str());
+}
+
+// Counts what a decision and the rest of a call's life cost PostgreSQL (pg_stat_statements).
+void count_statements(asio::io_context& loop, store::connection_pool& solo, int first_offer) {
+  // the queued path's calls leave, or each operator made ready would walk them (pick_call)
+  exec(solo, "SELECT withdraw_waiting_call(call_id, 'bench') FROM waiting_calls");
+  if (!reset_statements(solo)) {
+    std::printf("  (pg_stat_statements is not loaded: no statement counts)\n");
+    return;
+  }
+  std::vector<store::route_decision> served;
+  for (int i = 0; i < counted_calls; ++i) {
+    auto d = run_on(loop, store::offer_call(solo, offer_for(first_offer + i)));
+    if (!d || d->kind != store::route_kind::operator_reserved)
+      throw std::runtime_error("a counted call was not served");
+    served.push_back(*d);
+  }
+  const auto decisions_only = read_statements(solo);
+  const bool details = std::getenv("SWITCHBOARD_BENCH_STATEMENTS") != nullptr;
+  if (details) print_top_statements(solo, counted_calls);
+  reset_statements(solo);
+  for (const auto& d : served) run_on(loop, live_call(solo, d));
+  const auto rest = read_statements(solo);
+  if (details) print_top_statements(solo, counted_calls);
+  print_statements("decision (offer_call)", decisions_only, counted_calls);
+  print_statements("rest of the call", rest, counted_calls);
+  statement_totals whole = decisions_only;
+  whole.top += rest.top;
+  whole.all += rest.all;
+  whole.top_ms += rest.top_ms;
+  whole.wal_records += rest.wal_records;
+  whole.wal_bytes += rest.wal_bytes;
+  whole.buffers += rest.buffers;
+  print_statements("whole call", whole, counted_calls);
+}
+
 void run(const std::string& admin_url, int operators, bool keep) {
   const std::string name = fmt::format("sbbench_routing_{}_{}", ::getpid(), operators);
   {
@@ -215,7 +360,16 @@ void run(const std::string& admin_url, int operators, bool keep) {
     q.exec("CREATE DATABASE " + name + " TEMPLATE template0");
   }
   const auto url = store::url_with_database(admin_url, name);
-  if (auto m = store::migrate(url); !m) throw std::runtime_error(m.error().message());
+  std::vector<store::migration> migrations;
+  const std::string without = std::getenv("SWITCHBOARD_BENCH_WITHOUT") ? std::getenv("SWITCHBOARD_BENCH_WITHOUT") : "";
+  for (const auto& m : store::bundled_migrations())
+    if (without.find(fmt::format("{:04}", m.version)) == std::string::npos) migrations.push_back(m);
+  if (auto m = store::migrate(url, migrations); !m) throw std::runtime_error(m.error().message());
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction tx(conn);
+    tx.exec("DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_stat_statements; EXCEPTION WHEN OTHERS THEN NULL; END $$");
+  }
   // the seed makes every operator ready at once (a trigger per row): minutes on a loaded machine
   const store::pool_config options{.url = url, .size = 4, .statement_timeout = std::chrono::minutes(10)};
   store::connection_pool pool(options);
@@ -254,6 +408,7 @@ void run(const std::string& admin_url, int operators, bool keep) {
     auto d = timed(loop, solo, queued_samples, [&] { return store::offer_call(solo, offer); });
     if (!d || d->kind != store::route_kind::queued) throw std::runtime_error("the queued path did not queue");
   }
+  count_statements(loop, solo, decisions + queued_decisions + concurrent_decisions);
   solo.close();
 
   // Throughput: 16 callers on one loop share the pool's 4 connections, each finishing its call.
