@@ -116,19 +116,25 @@ void seed(const std::string& url, const options& o) {
   pqxx::nontransaction(c).exec("VACUUM ANALYZE");
 }
 
-// Process ids of the server's PostgreSQL backends (same host), for their CPU time.
-std::vector<int> backend_pids(pqxx::connection& c) {
-  std::vector<int> pids;
+// CPU time of each of the server's PostgreSQL backends (same host), by process id. Listed
+// afresh each time: the pool opens a lane's connections on first use, often during the ramp.
+using backend_cpu = std::unordered_map<int, std::chrono::microseconds>;
+backend_cpu backends_cpu(pqxx::connection& c) {
+  backend_cpu out;
   pqxx::nontransaction t(c);
   for (const auto& row : t.exec("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'switchboard-%'"))
-    pids.push_back(row[0].as<int>());
-  return pids;
+    if (auto u = usage_of(row[0].as<int>())) out[row[0].as<int>()] = u->cpu;
+  return out;
 }
 
-std::chrono::microseconds cpu_of(const std::vector<int>& pids) {
+// The backends' CPU between two listings; a backend that is new in `after` spent all of its
+// CPU in between (one that ended in between is lost, with what it spent).
+std::chrono::microseconds cpu_between(const backend_cpu& before, const backend_cpu& after) {
   std::chrono::microseconds sum{0};
-  for (int pid : pids)
-    if (auto u = usage_of(pid)) sum += u->cpu;
+  for (const auto& [pid, cpu] : after) {
+    const auto it = before.find(pid);
+    sum += cpu - (it == before.end() ? std::chrono::microseconds{0} : it->second);
+  }
   return sum;
 }
 
@@ -438,18 +444,17 @@ int run(const options& o) {
 
   // 5. The ramp, after the server's and its backends' idle CPU (heartbeats of the desktops,
   // timers) was measured, so that the per-call figures count the calls only.
-  const auto backends = backend_pids(probe);
   double idle_server_us_per_s = 0, idle_db_us_per_s = 0;
   {
     const auto server_before = usage_of(server.pid());
-    const auto db_before = cpu_of(backends);
+    const auto db_before = backends_cpu(probe);
     const auto t0 = clock::now();
     std::this_thread::sleep_for(5s);
     const auto server_after = usage_of(server.pid());
     const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
     if (server_before && server_after)
       idle_server_us_per_s = static_cast<double>((server_after->cpu - server_before->cpu).count()) / seconds;
-    idle_db_us_per_s = static_cast<double>((cpu_of(backends) - db_before).count()) / seconds;
+    idle_db_us_per_s = static_cast<double>(cpu_between(db_before, backends_cpu(probe)).count()) / seconds;
     fmt::print("idle: server {:.1f} % of a core, its database backends {:.1f} %\n", idle_server_us_per_s / 1e4,
                idle_db_us_per_s / 1e4);
   }
@@ -461,7 +466,7 @@ int run(const options& o) {
     const double rate = o.rates[step];
     rec.begin_step(static_cast<int>(step));
     const auto server_before = usage_of(server.pid());
-    const auto db_before = cpu_of(backends);
+    const auto db_before = backends_cpu(probe);
     const auto generator_before = usage_of(getpid());
     const auto started = clock::now();
     const auto until = started + std::chrono::seconds(o.step_seconds);
@@ -502,7 +507,7 @@ int run(const options& o) {
     paced.get_future().wait();
     std::this_thread::sleep_for(1s);  // answers to the step's last calls
     const auto server_after = usage_of(server.pid());
-    const auto db_after = cpu_of(backends);
+    const auto db_after = backends_cpu(probe);
     const double measured_seconds = std::chrono::duration<double>(clock::now() - measured_from).count();
     const auto generator_after = usage_of(getpid());
 
@@ -532,7 +537,7 @@ int run(const options& o) {
       r.server_cpu_us_per_call =
           per_call(static_cast<double>((server_after->cpu - server_before->cpu).count()), idle_server_us_per_s);
       r.server_rss_mb = static_cast<double>(server_after->rss_bytes) / (1024.0 * 1024.0);
-      r.db_cpu_us_per_call = per_call(static_cast<double>((db_after - db_before).count()), idle_db_us_per_s);
+      r.db_cpu_us_per_call = per_call(static_cast<double>(cpu_between(db_before, db_after).count()), idle_db_us_per_s);
     }
     if (generator_before && generator_after)
       r.generator_cpu_percent =
