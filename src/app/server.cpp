@@ -117,20 +117,34 @@ struct server::impl {
     if (desk) centre->attach(*router, *desk);
     centre->start();
     router->start();
-    // Calls this node left open when it stopped are over: free their operators and close their
-    // records before the PBX link brings new ones.
+    // Calls this node left open when it stopped: those the PBX still has (its first snapshots
+    // show them at operators' phones) go on with their records; the rest are over, their
+    // operators freed and records closed. Route requests wait meanwhile.
     auto boot = [this, log, link_config]() -> asio::awaitable<void> {
-      auto reconciled = co_await store::reconcile_calls(pool, {}, cfg.node_name);
-      if (!reconciled)
-        log->error("start-up reconciliation failed: {}", reconciled.error().message());
-      else if (reconciled->first || reconciled->second)
-        log->warn("start-up reconciliation: {} operators freed, {} open call records closed", reconciled->first,
-                  reconciled->second);
+      std::vector<std::int64_t> live;
       if (cfg.pbx.enabled && !stopping) {
+        co_await centre->hold_offers();
         link->start();
         log->info("PBX link to {}:{} ({} route points, {} devices monitored)", link_config.host, link_config.port,
                   link_config.route_points.size(), link_config.devices.size());
+        // Not forever: a PBX that is away is the reconnect loop's business, and its calls are
+        // found when it is back.
+        asio::steady_timer pause(loop);
+        for (int i = 0; i < 300 && link->state() != csta::link_state::up && !stopping; ++i) {
+          pause.expires_after(std::chrono::milliseconds(100));
+          co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        live = co_await centre->resume_calls();
       }
+      auto reconciled = co_await store::reconcile_calls(pool, live, cfg.node_name);
+      if (!reconciled)
+        log->error("start-up reconciliation failed: {}", reconciled.error().message());
+      else if (reconciled->first || reconciled->second || !live.empty())
+        log->warn(
+            "start-up reconciliation: {} calls live at the PBX resumed, {} operators freed, {} open call "
+            "records closed",
+            live.size(), reconciled->first, reconciled->second);
+      if (centre) centre->release_offers();
     };
     asio::co_spawn(loop, std::move(boot), asio::detached);
     return true;

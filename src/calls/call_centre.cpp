@@ -68,6 +68,12 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::map<std::int64_t, std::string> last_stats;  // tenant -> the last statistics pushed (serialised)
   asio::steady_timer stats_timer;
 
+  // Start-up: route requests wait until the calls the PBX still has are matched with their
+  // records (resume_calls) and the rest are closed; calls found in the snapshots meanwhile.
+  bool holding_offers = false;
+  std::vector<pbx::call_offered> held_offers;
+  std::vector<pbx::call_id> found_calls;
+
   std::vector<store::call_write> queued_writes;
   std::size_t in_flight_writes = 0;
   asio::steady_timer writer_wake;
@@ -260,6 +266,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 
   void on_offered(const pbx::call_offered& offered) {
+    if (holding_offers) {
+      held_offers.push_back(offered);
+      return;
+    }
     std::int64_t record = 0;
     if (const auto* known = tracker.find(offered.call.call)) {
       // Back at its route point (deflected after no answer): decided again, same record. The
@@ -271,6 +281,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       }
       parked_at.erase(offered.call.call);
     }
+    route(offered, record);
+  }
+
+  // Asks the router; `record`: the call's record when it is decided again.
+  void route(const pbx::call_offered& offered, std::int64_t record) {
     auto request = routing::from_pbx(offered);
     auto self = shared_from_this();
     auto run = [self, request = std::move(request), record]() mutable -> asio::awaitable<void> {
@@ -508,6 +523,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       case call_update::kind::direct:
         make_record(c, op);
         break;
+      case call_update::kind::found:
+        found_calls.push_back(c.pbx_id);
+        if (!holding_offers) {  // the link came back: match it now (at start-up resume_calls does)
+          auto self = shared_from_this();
+          auto match = [self]() -> asio::awaitable<void> { (void)co_await self->resume_calls(); };
+          asio::co_spawn(loop, std::move(match), asio::detached);
+        }
+        break;
       case call_update::kind::dialling:
         if (op && c.record_id) {
           write(store::presence_move{.operator_id = op, .from = {"ready"}, .to = "talking", .call_id = c.record_id});
@@ -568,6 +591,57 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         break;
       }
     }
+  }
+
+  // Calls found in snapshots get their records: the open one of this node when the call was
+  // ours before a restart, else a new one. Their operators are busy with them again. Returns
+  // the records of every call live at the PBX.
+  asio::awaitable<std::vector<std::int64_t>> resume_calls() {
+    auto self = shared_from_this();
+    std::vector<pbx::call_id> ids = std::move(found_calls);
+    found_calls.clear();
+    std::vector<std::int64_t> live;
+    if (!ids.empty()) {
+      auto records = co_await store::open_call_records(pool, ids, config.node);
+      if (!records) log->warn("open records of {} calls at the PBX unknown: {}", ids.size(), records.error().message());
+      std::unordered_map<pbx::call_id, std::int64_t> record_of;
+      if (records)
+        for (const auto& [id, record] : *records) record_of[id] = record;
+      for (const auto& id : ids) {
+        const auto* c = tracker.find(id);
+        if (!c || c->record_id) continue;
+        const auto device = c->talking_at ? *c->talking_at : c->ringing_at.value_or("");
+        const auto op = operator_at(device);
+        std::int64_t record = 0;
+        if (auto it = record_of.find(id); it != record_of.end()) {
+          record = it->second;
+        } else if (op) {
+          auto made = co_await store::create_call_record(pool, op, id, c->caller, c->dialled, "inbound", config.node);
+          if (made) record = *made;
+        }
+        c = tracker.find(id);  // (it may have ended while we asked)
+        if (!c || !record) continue;
+        tracker.set_record_id(id, record);
+        c = tracker.find(id);
+        live.push_back(record);
+        journal(*c, "resumed", op, device);
+        if (!op) continue;
+        const auto busy =
+            c->phase == call_phase::ringing ? "ringing" : (c->phase == call_phase::held ? "held" : "talking");
+        write(store::presence_move{.operator_id = op,
+                                   .from = {"ready", "not_ready", "reserved", "ringing", "talking", "held", "wrap_up"},
+                                   .to = busy,
+                                   .call_id = record});
+        if (c->ringing_at) start_no_answer(op, id, device);
+        notify_desk(op, *c,
+                    c->phase == call_phase::ringing
+                        ? desk::call_state::ringing
+                        : (c->phase == call_phase::held ? desk::call_state::held : desk::call_state::talking));
+      }
+    }
+    for (const auto& c : tracker.snapshot())
+      if (c.record_id && std::find(live.begin(), live.end(), c.record_id) == live.end()) live.push_back(c.record_id);
+    co_return live;
   }
 
   // A direct call between two operators' phones.
@@ -967,6 +1041,27 @@ void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
   s.send(pbx::deflect_call{.connection = {redirect.pbx_call_id, parked->second}, .to = redirect.destination},
          "redirecting waiting call " + redirect.pbx_call_id);
   s.parked_at.erase(parked);
+}
+
+asio::awaitable<void> call_centre::hold_offers() {
+  auto s = state_;
+  s->holding_offers = true;
+  co_await s->load_queues();
+  co_await s->load_devices();  // the snapshots' calls are adopted at the phones known by now
+}
+
+asio::awaitable<std::vector<std::int64_t>> call_centre::resume_calls() {
+  auto s = state_;
+  co_return co_await s->resume_calls();
+}
+
+void call_centre::release_offers() {
+  auto& s = *state_;
+  s.holding_offers = false;
+  auto offers = std::move(s.held_offers);
+  s.held_offers.clear();
+  for (const auto& offered : offers)
+    if (s.tracker.find(offered.call.call)) s.route(offered, 0);  // (gone: the caller hung up meanwhile)
 }
 
 void call_centre::adopt_late_record(const routing::late_record& record) {

@@ -293,6 +293,24 @@ void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_poi
   if (c.live.size() <= 1) end_call(c, now, out);
 }
 
+void call_tracker::adopt(const pbx::snapshot_entry& entry, const pbx::device_id& device, time_point now,
+                         std::vector<call_update>& out) {
+  auto& c = open(entry.connection.call, now);
+  c.found_in_snapshot = true;
+  c.live.insert(device);
+  if (entry.state == pbx::connection_state::alerting || entry.state == pbx::connection_state::initiated) {
+    c.ringing_at = device;
+    c.phase = call_phase::ringing;
+  } else {
+    c.talking_at = device;
+    c.answered_at = now;
+    c.operators.push_back(device);
+    c.phase = entry.state == pbx::connection_state::hold ? call_phase::held : call_phase::talking;
+    if (entry.state == pbx::connection_state::hold) c.held_since = now;
+  }
+  out.push_back({call_update::kind::found, c, device, {}});
+}
+
 void call_tracker::resync(const pbx::resynced& snapshot, time_point now, std::vector<call_update>& out) {
   const auto& device = snapshot.device;
   std::vector<pbx::event> missed;
@@ -300,7 +318,14 @@ void call_tracker::resync(const pbx::resynced& snapshot, time_point now, std::ve
   for (const auto& entry : snapshot.calls) {
     there.insert(entry.connection.call);
     const auto* c = find(entry.connection.call);
-    if (!c) continue;  // calls that began in the gap were never offered to us
+    if (!c) {
+      // A call at an operator's phone this tracker never saw (it began in the gap, or before a
+      // restart): kept from now on, so the operator is not taken for free.
+      if (is_operator_device(device) && entry.state != pbx::connection_state::null &&
+          entry.state != pbx::connection_state::fail && !consultation_of_.count(entry.connection.call))
+        adopt(entry, device, now, out);
+      continue;
+    }
     if (!c->live.count(device))
       missed.push_back(pbx::call_delivered{.connection = entry.connection,
                                            .alerting = pbx::party::known(device),

@@ -110,6 +110,10 @@ constexpr const char* queue_settings_sql = "SELECT queue_id, tenant_id, name, wr
 
 constexpr const char* devices_sql = "SELECT device, operator_id FROM presence WHERE device IS NOT NULL";
 
+constexpr const char* open_record_sql =
+    "SELECT call_id FROM calls WHERE pbx_call_id = $1 AND ended_at IS NULL AND node IS NOT DISTINCT FROM $2 "
+    "ORDER BY call_id DESC LIMIT 1";
+
 constexpr const char* reconcile_sql = R"(
 WITH live AS (SELECT unnest($1::bigint[]) AS call_id),
 freed AS (
@@ -331,6 +335,21 @@ boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>
     std::vector<std::pair<std::string, std::int64_t>> out;
     for (const auto& row : exec_prepared_in(tx, conn, "calls_devices", devices_sql))
       out.emplace_back(row[0].as<std::string>(), row[1].as<std::int64_t>());
+    return out;
+  };
+  co_return co_await pool.run(std::move(work));
+}
+
+boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>> open_call_records(
+    connection_pool& pool, std::vector<std::string> pbx_call_ids, std::string node) {
+  auto work = [ids = std::move(pbx_call_ids), node = std::move(node)](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const auto& id : ids) {
+      auto rows = exec_prepared_in(tx, conn, "calls_open_record", open_record_sql, id,
+                                   node.empty() ? std::optional<std::string>() : std::optional<std::string>(node));
+      if (!rows.empty()) out.emplace_back(id, rows[0][0].as<std::int64_t>());
+    }
     return out;
   };
   co_return co_await pool.run(std::move(work));

@@ -309,6 +309,31 @@ TEST_F(CallTracker, ResyncCatchesUpWithAnswersAndMovesInTheGap) {
   EXPECT_EQ(ended_call().disposition, call_disposition::default_routed);
 }
 
+// After a restart the tracker knows nothing: calls the snapshots show at operators' phones are
+// kept (talking, held or ringing) and end like any other.
+TEST_F(CallTracker, ASnapshotAfterARestartAdoptsTheCallsAtOperatorsPhones) {
+  EXPECT_EQ(feed(pbx::resynced{.device = "2001",
+                               .calls = {{.connection = {"K1", "2001"}, .state = pbx::connection_state::connected}}},
+                 0s),
+            std::vector{kind::found});
+  EXPECT_EQ(feed(pbx::resynced{.device = "2002",
+                               .calls = {{.connection = {"K2", "2002"}, .state = pbx::connection_state::alerting}}},
+                 0s),
+            std::vector{kind::found});
+  EXPECT_EQ(feed(pbx::resynced{.device = "5000",
+                               .calls = {{.connection = {"K3", "5000"}, .state = pbx::connection_state::queued}}},
+                 0s),
+            std::vector<kind>{});  // waiting at a route point: the PBX asks again if it wants
+  EXPECT_EQ(tracker_.open_calls(), 2u);
+  EXPECT_EQ(tracker_.call_at("2001")->phase, call_phase::talking);
+  EXPECT_EQ(tracker_.call_at("2002")->phase, call_phase::ringing);
+  EXPECT_TRUE(tracker_.find("K1")->found_in_snapshot);
+  // The caller hangs up: the operator leaves and the call ends, answered.
+  EXPECT_EQ(feed(cleared("K1", "+4930555001"), 9s), (std::vector{kind::operator_left, kind::ended}));
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+  EXPECT_EQ(feed(established("K2", "2002"), 10s), std::vector{kind::answered});
+}
+
 TEST_F(CallTracker, DispositionNamesAreTheOnesPostgresqlStores) {
   for (auto d : {call_disposition::answered, call_disposition::abandoned_waiting, call_disposition::abandoned_ringing,
                  call_disposition::overflowed, call_disposition::transferred, call_disposition::default_routed,

@@ -421,9 +421,16 @@ TEST_F(Resilience, ServerKilledMidShiftRestartsWithoutStuckOperatorsOrLostRecord
   start_server();
   ASSERT_TRUE(eventually([&] { return link_is("up") || !server_->alive(); }, 90s) && server_->alive());
   const auto restarted = db_.scalar("SELECT now()::text");
-  // The calls it had open were closed by the start-up reconciliation, and said so in the journal.
+  // Of the calls it had open, those the PBX still had went on with their records (talking ones at
+  // least: talk times are longer than a restart), and the rest were closed by the start-up
+  // reconciliation, each saying so in the journal.
   EXPECT_GT(open_at_kill, 0);
+  EXPECT_TRUE(eventually([&] { return count("SELECT count(*) FROM call_events WHERE kind = 'resumed'") > 0; }, 30s))
+      << dump_logs();
   EXPECT_GT(count("SELECT count(*) FROM call_events WHERE kind = 'closed_on_reconcile'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM call_events r JOIN call_events c USING (call_id) "
+                  "WHERE r.kind = 'resumed' AND c.kind = 'closed_on_reconcile'"),
+            0);
   // Desktops come back and take calls again.
   ASSERT_TRUE(eventually(
       [&] {

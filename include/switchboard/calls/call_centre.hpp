@@ -62,6 +62,15 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   void start();
   void stop();
 
+  // Start-up after a stop or crash, in this order: hold_offers() before the PBX link starts
+  // (route requests wait; the operators' phones are known when it returns); once the link's snapshots are in,
+  // resume_calls() gives the calls still live at the PBX their records (the open ones of this node, else new ones) and
+  // their operators back, and returns those records, for the reconciliation that closes the rest; then release_offers()
+  // routes the requests that waited.
+  boost::asio::awaitable<void> hold_offers();
+  boost::asio::awaitable<std::vector<std::int64_t>> resume_calls();
+  void release_offers();
+
   // NOTIFY presence (any node): refresh the operator's device, tell his desktop, and hand him a
   // waiting call when he became ready.
   void presence_changed(std::int64_t operator_id, const std::string& state);

@@ -53,6 +53,7 @@ struct tracked_call {
   std::optional<call_disposition> routed_as;  // the router sent it to an overflow/closed destination
   // Not through a route point: a direct call to an operator, or one an operator placed.
   bool direct = false;
+  bool found_in_snapshot = false;            // adopted from a snapshot: what came before is not known here
   std::optional<pbx::device_id> dialled_by;  // the operator device that placed it
   std::optional<pbx::device_id> consulted;   // the operator device the open consultation reached
   bool consulted_answered = false;           // ... and it answered
@@ -87,6 +88,8 @@ struct call_update {
     consult_answered,  // `device` answered the consultation
     consult_left,      // the consultation ended without a transfer or conference; `device`: the
                        // consulted operator ("" when not an operator)
+    found,             // a call this tracker did not know is at operator `device` (a snapshot
+                       // after a restart): the owner finds or makes its record
     ended              // the call is over; the record is complete
   };
   kind what;
@@ -148,6 +151,9 @@ class call_tracker {
   // A connection of a consultation call: the consulted operator's ringing and answer.
   void consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
                           std::vector<call_update>& out);
+  // A call first seen in a snapshot, at operator `device`.
+  void adopt(const pbx::snapshot_entry& entry, const pbx::device_id& device, time_point now,
+             std::vector<call_update>& out);
   // After a reconnect, one device's snapshot: replays what the gap swallowed as events.
   void resync(const pbx::resynced& snapshot, time_point now, std::vector<call_update>& out);
 

@@ -110,6 +110,11 @@ result<monitored_devices> load_monitored_devices(connection_pool& pool);  // blo
 boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>> logged_in_devices(
     connection_pool& pool);
 
+// The open records of this node for calls the PBX still has (after a restart): pbx call id ->
+// record; calls without one are left out.
+boost::asio::awaitable<result<std::vector<std::pair<std::string, std::int64_t>>>> open_call_records(
+    connection_pool& pool, std::vector<std::string> pbx_call_ids, std::string node);
+
 // Start-up and link-return reconciliation: operators left reserved, ringing, talking or held
 // whose call is not in `live_call_ids` go back to ready; open call records not in it are closed
 // as failed. Returns (operators freed, records closed).
