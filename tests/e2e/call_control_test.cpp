@@ -499,5 +499,47 @@ TEST_F(RingNoAnswer, TheCallIsRoutedAgainToTheNextOperatorAndTheFirstIsNotReady)
   EXPECT_EQ(sim_->stats().route_timeouts, 0u);  // routed by us both times, not by the PBX's default
 }
 
+// The PBX link drops while a phone rings unanswered: nothing can be moved meanwhile, so the
+// no-answer step waits for the link, then routes the call again as usual.
+class RingNoAnswerDuringALinkDrop : public e2e::end_to_end {
+ protected:
+  void SetUp() override {
+    start(seed_sql, {.phones = phones,
+                     .route_points = {"5000"},
+                     .default_device = "2099",
+                     .pbx_route_timeout = 10s,
+                     .auto_answer = std::nullopt,
+                     .ring_no_answer = 3s});
+  }
+};
+
+TEST_F(RingNoAnswerDuringALinkDrop, WaitsForTheLinkThenRoutesTheCallAgain) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "ready"));
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 1s}).has_value());
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
+        sim_->drop_link(6s);  // longer than the ring-no-answer time
+        CO_ASSERT_TRUE(co_await wait_until([&] { return !link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"bob", "2002"}}));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 60s));
+        // Back: alice did not answer, the call rings at bob, who answers.
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ringing, 60s));
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::answer{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1 && settled(); }, 60s));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT o.login || ',' || c.disposition FROM calls c JOIN operators o USING (operator_id)"),
+            "bob,answered");
+  EXPECT_EQ(count("SELECT count(*) FROM call_events WHERE kind = 'ring_no_answer' AND operator_id = 1"), 1);
+  EXPECT_EQ(scalar("SELECT state || ',' || reason FROM presence WHERE operator_id = 1"), "not_ready,no_answer");
+  EXPECT_EQ(centre_->counters().pbx_command_errors, 0u);  // no deflect was sent into the dropped link
+}
+
 }  // namespace
 }  // namespace switchboard
