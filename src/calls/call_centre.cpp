@@ -1046,7 +1046,6 @@ void call_centre::redirect_waiting(const routing::waiting_redirect& redirect) {
 asio::awaitable<void> call_centre::hold_offers() {
   auto s = state_;
   s->holding_offers = true;
-  co_await s->load_queues();
   co_await s->load_devices();  // the snapshots' calls are adopted at the phones known by now
 }
 

@@ -448,16 +448,19 @@ TEST_F(CallClearedWhileRinging, IsAbandonedRingingAndTheOperatorIsFreeForTheNext
 }
 
 // Phones ring until answered from the desktop, and a ringing operator has 2 s to answer.
+// Phones that ring until answered from the desktop; the operator has `ring_no_answer` to answer.
+e2e::scenario unanswered_phones(std::chrono::seconds ring_no_answer) {
+  return {.phones = phones,
+          .route_points = {"5000"},
+          .default_device = "2099",
+          .pbx_route_timeout = 10s,
+          .auto_answer = std::nullopt,
+          .ring_no_answer = ring_no_answer};
+}
+
 class RingNoAnswer : public e2e::end_to_end {
  protected:
-  void SetUp() override {
-    start(seed_sql, {.phones = phones,
-                     .route_points = {"5000"},
-                     .default_device = "2099",
-                     .pbx_route_timeout = 10s,
-                     .auto_answer = std::nullopt,
-                     .ring_no_answer = 2s});
-  }
+  void SetUp() override { start(seed_sql, unanswered_phones(2s)); }
 };
 
 TEST_F(RingNoAnswer, TheCallIsRoutedAgainToTheNextOperatorAndTheFirstIsNotReady) {
@@ -503,14 +506,7 @@ TEST_F(RingNoAnswer, TheCallIsRoutedAgainToTheNextOperatorAndTheFirstIsNotReady)
 // no-answer step waits for the link, then routes the call again as usual.
 class RingNoAnswerDuringALinkDrop : public e2e::end_to_end {
  protected:
-  void SetUp() override {
-    start(seed_sql, {.phones = phones,
-                     .route_points = {"5000"},
-                     .default_device = "2099",
-                     .pbx_route_timeout = 10s,
-                     .auto_answer = std::nullopt,
-                     .ring_no_answer = 3s});
-  }
+  void SetUp() override { start(seed_sql, unanswered_phones(3s)); }
 };
 
 TEST_F(RingNoAnswerDuringALinkDrop, WaitsForTheLinkThenRoutesTheCallAgain) {
