@@ -26,6 +26,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -369,6 +371,12 @@ void run(const std::string& admin_url, int operators, bool keep) {
     pqxx::connection conn(url);
     pqxx::nontransaction tx(conn);
     tx.exec("DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_stat_statements; EXCEPTION WHEN OTHERS THEN NULL; END $$");
+    // an experiment on top of the migrations (a schema change tried before it becomes one)
+    if (const char* extra = std::getenv("SWITCHBOARD_BENCH_EXTRA_SQL"); extra && *extra) {
+      std::ifstream file(extra);
+      if (!file) throw std::runtime_error(fmt::format("cannot read {}", extra));
+      tx.exec(std::string(std::istreambuf_iterator<char>(file), {}));
+    }
   }
   // the seed makes every operator ready at once (a trigger per row): minutes on a loaded machine
   const store::pool_config options{.url = url, .size = 4, .statement_timeout = std::chrono::minutes(10)};
@@ -469,7 +477,10 @@ int main() {
   }
   const char* keep = std::getenv("SWITCHBOARD_BENCH_KEEP");
   try {
-    for (int operators : {1000, 10000}) run(url, operators, keep && std::string(keep) == "1");
+    // SWITCHBOARD_BENCH_OPERATORS=10000: one size only
+    const char* only = std::getenv("SWITCHBOARD_BENCH_OPERATORS");
+    for (int operators : {1000, 10000})
+      if (!only || !*only || std::atoi(only) == operators) run(url, operators, keep && std::string(keep) == "1");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_routing: %s\n", e.what());
     return 1;

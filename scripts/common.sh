@@ -6,7 +6,7 @@ SWITCHBOARD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Every package the build, the tests and the demo need, all from Debian 12.
 SWITCHBOARD_PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libpqxx-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libpugixml-dev libcli11-dev postgresql-15 clang libclang-rt-14-dev curl procps)
+  libpugixml-dev libcli11-dev prometheus-cpp-dev postgresql-15 clang libclang-rt-14-dev curl procps)
 
 # clang++, not g++ 12: see the top of CMakeLists.txt (g++ 12 miscompiles coroutine temporaries).
 export CXX=${CXX:-clang++}

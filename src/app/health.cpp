@@ -22,9 +22,10 @@ using tcp = asio::ip::tcp;
 struct health_endpoint::state : std::enable_shared_from_this<health_endpoint::state> {
   tcp::acceptor acceptor;
   reporter report;
+  metrics_reporter metrics;
 
-  state(asio::any_io_executor loop, const tcp::endpoint& where, reporter r)
-      : acceptor(loop, where), report(std::move(r)) {}
+  state(asio::any_io_executor loop, const tcp::endpoint& where, reporter r, metrics_reporter m)
+      : acceptor(loop, where), report(std::move(r)), metrics(std::move(m)) {}
 
   asio::awaitable<void> serve(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
@@ -42,9 +43,13 @@ struct health_endpoint::state : std::enable_shared_from_this<health_endpoint::st
         auto h = report();
         response.result(h.healthy ? http::status::ok : http::status::service_unavailable);
         response.body() = h.body + "\n";
+      } else if (request.target() == "/metrics" && metrics) {
+        response.result(http::status::ok);
+        response.set(http::field::content_type, "text/plain; version=0.0.4");
+        response.body() = metrics();
       } else {
         response.result(http::status::not_found);
-        response.body() = R"({"error":"not found","try":"/health"})"
+        response.body() = R"({"error":"not found","try":["/health","/metrics"]})"
                           "\n";
       }
       response.keep_alive(request.keep_alive());
@@ -67,8 +72,9 @@ struct health_endpoint::state : std::enable_shared_from_this<health_endpoint::st
   }
 };
 
-health_endpoint::health_endpoint(asio::any_io_executor loop, const tcp::endpoint& where, reporter report)
-    : state_(std::make_shared<state>(loop, where, std::move(report))) {
+health_endpoint::health_endpoint(asio::any_io_executor loop, const tcp::endpoint& where, reporter report,
+                                 metrics_reporter metrics)
+    : state_(std::make_shared<state>(loop, where, std::move(report), std::move(metrics))) {
   auto s = state_;
   asio::co_spawn(
       loop, [s] { return s->accept_loop(); }, asio::detached);

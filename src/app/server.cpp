@@ -7,6 +7,7 @@
 #include "switchboard/csta/link.hpp"
 #include "switchboard/desk/server.hpp"
 #include "switchboard/log.hpp"
+#include "switchboard/metrics/metrics.hpp"
 #include "switchboard/routing/router.hpp"
 #include "switchboard/store/call_queries.hpp"
 #include "switchboard/store/listener.hpp"
@@ -32,6 +33,7 @@ namespace asio = boost::asio;
 
 struct server::impl {
   config cfg;
+  metrics::registry metrics;  // before the loop: coroutine frames that count into it die with the loop
   asio::io_context loop{1};
   asio::thread_pool blocking{1};  // connects of the LISTEN connection
   store::connection_pool pool;
@@ -105,7 +107,7 @@ struct server::impl {
     link = csta::csta_link::create(loop.get_executor(), link_config);
     centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
     router.emplace(loop.get_executor(), blocking.get_executor(), pool.lane(store::pool_lane::routing), *centre,
-                   cfg.routing);
+                   cfg.routing, &metrics);
     if (cfg.desk.enabled) {
       desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);
       auto started = desk->start();
@@ -209,10 +211,12 @@ int server::run() {
 
   if (s.cfg.health.enabled) {
     try {
-      s.health.emplace(s.loop.get_executor(),
-                       asio::ip::tcp::endpoint(asio::ip::make_address(s.cfg.health.listen), s.cfg.health.port),
-                       [&s] { return s.report(); });
-      log->info("health endpoint on http://{}:{}/health", s.cfg.health.listen, s.health->local_endpoint().port());
+      s.health.emplace(
+          s.loop.get_executor(),
+          asio::ip::tcp::endpoint(asio::ip::make_address(s.cfg.health.listen), s.cfg.health.port),
+          [&s] { return s.report(); }, [&s] { return s.metrics.text(); });
+      log->info("health endpoint on http://{}:{}/health (metrics: /metrics)", s.cfg.health.listen,
+                s.health->local_endpoint().port());
     } catch (const std::exception& e) {
       log->error("cannot open the health endpoint on {}:{}: {} (check health.listen and health.port)",
                  s.cfg.health.listen, s.cfg.health.port, e.what());

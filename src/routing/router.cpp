@@ -4,6 +4,7 @@
 #include "switchboard/routing/router.hpp"
 
 #include "switchboard/log.hpp"
+#include "switchboard/metrics/metrics.hpp"
 #include "switchboard/routing/steps.hpp"
 #include "switchboard/store/listener.hpp"
 #include "switchboard/store/routing_queries.hpp"
@@ -64,14 +65,23 @@ result<void> validate(const router_config& config) {
 }
 
 struct router::state : std::enable_shared_from_this<router::state> {
-  state(asio::any_io_executor l, asio::any_io_executor b, store::connection_pool& p, decision_sink& s, router_config c)
-      : loop(std::move(l)), blocking(std::move(b)), pool(p), sink(s), config(std::move(c)), sweep(loop), stats(loop) {}
+  state(asio::any_io_executor l, asio::any_io_executor b, store::connection_pool& p, decision_sink& s, router_config c,
+        metrics::registry* m)
+      : loop(std::move(l)),
+        blocking(std::move(b)),
+        pool(p),
+        sink(s),
+        config(std::move(c)),
+        metrics(m),
+        sweep(loop),
+        stats(loop) {}
 
   asio::any_io_executor loop;
   asio::any_io_executor blocking;
   store::connection_pool& pool;
   decision_sink& sink;
   router_config config;
+  metrics::registry* metrics;
   std::shared_ptr<spdlog::logger> log = logger("routing");
   std::unordered_map<std::int64_t, std::vector<int>> thresholds;  // queue -> check_after_seconds
   std::unordered_map<std::int64_t, waiting_entry> waiting;
@@ -128,10 +138,12 @@ struct router::state : std::enable_shared_from_this<router::state> {
   static asio::awaitable<void> decide(std::shared_ptr<state> self, std::shared_ptr<pending_decision> pending,
                                       store::call_offer offer, call_offered call, std::int64_t record) {
     result<store::route_decision> outcome = error{errc::internal, "not decided"};
+    const auto asked = steady_clock::now();
     if (record)
       outcome = co_await store::reroute_call(self->pool, record, offer.node, offer.reservation);
     else
       outcome = co_await store::offer_call(self->pool, offer);
+    if (self->metrics) self->metrics->route_decided(steady_clock::now() - asked);
     if (pending->abandoned) {
       co_await self->undo_late(outcome, call);
       co_return;
@@ -142,6 +154,10 @@ struct router::state : std::enable_shared_from_this<router::state> {
 
   asio::awaitable<void> route(call_offered call, std::int64_t record) {
     auto self = shared_from_this();
+    const auto requested = steady_clock::now();
+    auto counted = [&](const char* outcome) {
+      if (metrics) metrics->route_answered(outcome, steady_clock::now() - requested);
+    };
     store::call_offer offer{call.route_point, call.pbx_call_id,          call.caller, call.dialled, call.ivr_data,
                             config.node,      config.reservation_timeout};
     auto pending = std::make_shared<pending_decision>(loop);
@@ -152,13 +168,16 @@ struct router::state : std::enable_shared_from_this<router::state> {
       pending->abandoned = true;
       fallback(call, "no decision within routing.route_timeout (" + std::to_string(config.route_timeout.count()) +
                          " ms); check the database and route_call()");
+      counted("fallback");
       co_return;
     }
     if (!*pending->outcome) {
       fallback(call, "routing failed: " + pending->outcome->error().message());
+      counted("fallback");
       co_return;
     }
     apply(**pending->outcome, call);
+    counted(kind_name((*pending->outcome)->kind));
   }
 
   const std::vector<int>& thresholds_of(std::int64_t queue_id) const {
@@ -343,8 +362,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
 };
 
 router::router(asio::any_io_executor loop, asio::any_io_executor blocking, store::connection_pool& pool,
-               decision_sink& sink, router_config config)
-    : state_(std::make_shared<state>(std::move(loop), std::move(blocking), pool, sink, std::move(config))) {}
+               decision_sink& sink, router_config config, metrics::registry* metrics)
+    : state_(std::make_shared<state>(std::move(loop), std::move(blocking), pool, sink, std::move(config), metrics)) {}
 
 router::~router() { state_->stop(); }
 

@@ -10,10 +10,20 @@
 namespace switchboard::store {
 namespace {
 
-constexpr const char* offer_sql = "SELECT * FROM offer_call($1, $2, $3, $4, $5::jsonb, $6, $7)";
-constexpr const char* recheck_sql = "SELECT * FROM recheck_waiting_call($1, $2)";
-constexpr const char* reroute_sql = "SELECT * FROM reroute_call($1, $2, $3)";
-constexpr const char* pick_call_sql = "SELECT call_id, queue_id, device FROM pick_call($1, $2)";
+// A decision that reserves an operator brings his screen pop in the same round trip
+// (checked_screen_pop, 0051: an admin's failing screen_pop costs the pop, not the decision).
+constexpr const char* offer_sql =
+    "SELECT d.*, p.customer, p.customer_read FROM offer_call($1, $2, $3, $4, $5::jsonb, $6, $7) d, "
+    "checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p";
+constexpr const char* recheck_sql =
+    "SELECT d.*, p.customer, p.customer_read FROM recheck_waiting_call($1, $2) d, "
+    "checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p";
+constexpr const char* reroute_sql =
+    "SELECT d.*, p.customer, p.customer_read FROM reroute_call($1, $2, $3) d, "
+    "checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p";
+constexpr const char* pick_call_sql =
+    "SELECT c.call_id, c.queue_id, c.device, p.customer, p.customer_read "
+    "FROM pick_call($1, $2) c, checked_screen_pop(c.call_id) p";
 constexpr const char* expire_sql = "SELECT operator_id, call_id FROM expire_reservations()";
 constexpr const char* confirm_sql = "SELECT confirm_reservation($1, $2)";
 constexpr const char* release_sql = "SELECT release_reservation($1, $2)";
@@ -46,18 +56,10 @@ route_kind kind_from(const std::string& text) {
   return route_kind::default_route;
 }
 
-// screen_pop(call_id) on the connection at hand; a failing admin function costs the pop its
-// customer here, never the decision (the call centre reads it again and logs why).
-bool read_screen_pop(pqxx::connection& conn, std::int64_t call_id, std::optional<std::string>& customer) {
-  try {
-    auto rows = exec_prepared(conn, "routing_screen_pop", screen_pop_sql, call_id);
-    customer = rows.empty() || rows[0][0].is_null() ? std::nullopt : std::optional(rows[0][0].as<std::string>());
-    return true;
-  } catch (const pqxx::broken_connection&) {
-    throw;
-  } catch (const std::exception&) {
-    return false;
-  }
+// The customer columns that checked_screen_pop adds to a decision's row.
+void read_pop(const pqxx::row& row, bool& customer_read, std::optional<std::string>& customer) {
+  customer_read = row["customer_read"].as<bool>(false);
+  if (customer_read && !row["customer"].is_null()) customer = row["customer"].as<std::string>();
 }
 
 route_decision decision_from(const pqxx::row& row) {
@@ -71,6 +73,7 @@ route_decision decision_from(const pqxx::row& row) {
   if (!row["expected_wait_seconds"].is_null()) d.expected_wait_seconds = row["expected_wait_seconds"].as<int>();
   d.destination = row["destination"].as<std::string>("");
   d.reason = row["reason"].as<std::string>("");
+  if (d.kind == route_kind::operator_reserved) read_pop(row, d.customer_read, d.customer);
   return d;
 }
 
@@ -145,32 +148,23 @@ boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool,
     auto rows =
         exec_prepared(conn, "routing_offer_call", offer_sql, offer.route_point, offer.pbx_call_id, offer.caller,
                       offer.dialled, ivr, null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
-    auto d = decision_from(rows.at(0));
-    if (d.kind == route_kind::operator_reserved && d.call_id)
-      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
-    return d;
+    return decision_from(rows.at(0));
   });
 }
 
 boost::asio::awaitable<result<route_decision>> reroute_call(connection_pool& pool, std::int64_t call_id,
                                                             std::string node, std::chrono::seconds reservation) {
-  return pool.run([call_id, node = std::move(node),
-                   seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
-    auto d =
-        decision_from(exec_prepared(conn, "routing_reroute", reroute_sql, call_id, null_if_empty(node), seconds).at(0));
-    if (d.kind == route_kind::operator_reserved && d.call_id)
-      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
-    return d;
-  });
+  return pool.run(
+      [call_id, node = std::move(node), seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+        return decision_from(
+            exec_prepared(conn, "routing_reroute", reroute_sql, call_id, null_if_empty(node), seconds).at(0));
+      });
 }
 
 boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                                     std::chrono::seconds reservation) {
   return pool.run([call_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
-    auto d = decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
-    if (d.kind == route_kind::operator_reserved && d.call_id)
-      d.customer_read = read_screen_pop(conn, d.call_id, d.customer);
-    return d;
+    return decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
   });
 }
 
@@ -183,7 +177,7 @@ boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connect
     if (!rows.empty()) {
       out = call_assignment{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::int64_t>(), operator_id,
                             rows[0][2].as<std::string>("")};
-      out->customer_read = read_screen_pop(conn, out->call_id, out->customer);
+      read_pop(rows[0], out->customer_read, out->customer);
     }
     return out;
   });

@@ -5,6 +5,7 @@
 
 #include "coro_test.hpp"
 #include "routing_world.hpp"
+#include "switchboard/metrics/metrics.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -43,7 +44,7 @@ routing::router_config quiet_config() {
 struct router_fixture {
   explicit router_fixture(routing::router_config config = quiet_config(), std::string url = "")
       : pool({.url = url.empty() ? world.url() : url, .size = 2}),
-        router(loop.get_executor(), blocking.get_executor(), pool, sink, std::move(config)) {}
+        router(loop.get_executor(), blocking.get_executor(), pool, sink, std::move(config), &metrics) {}
 
   std::int64_t tenant_with_queue(const std::string& settings = "", const testing::skill_levels& skills = {}) {
     tenant = world.tenant("t");
@@ -60,6 +61,7 @@ struct router_fixture {
   asio::thread_pool blocking{1};
   store::connection_pool pool;
   recording_sink sink;
+  metrics::registry metrics;
   routing::router router;
   std::int64_t tenant = 0;
   std::int64_t queue = 0;
@@ -84,6 +86,26 @@ TEST(Router, RoutesToAFreeOperatorAndOffersHisDesktop) {
   ASSERT_EQ(f.sink.ends.size(), 1u);  // unknown route point: the PBX default, not a fallback
   EXPECT_FALSE(f.sink.ends[0].fallback);
   EXPECT_EQ(f.state_of(op), "reserved");
+}
+
+// GET /metrics shows how each request was answered and how long the routing SQL took.
+TEST(Router, CountsEveryAnswerByOutcomeAndEveryDecisionInItsMetrics) {
+  router_fixture f;
+  f.tenant_with_queue();
+  f.world.operator_(f.tenant, "a", {});
+  run_coroutine(f.loop, [&]() -> asio::awaitable<void> {
+    co_await f.router.route(call_at("rp"));       // the operator
+    co_await f.router.route(call_at("rp"));       // queued: he is reserved
+    co_await f.router.route(call_at("nowhere"));  // the PBX default
+  });
+  const auto text = f.metrics.text();
+  for (const auto* line :
+       {"switchboard_route_answer_seconds_count{outcome=\"operator\"} 1",
+        "switchboard_route_answer_seconds_count{outcome=\"queued\"} 1",
+        "switchboard_route_answer_seconds_count{outcome=\"default\"} 1",
+        "switchboard_route_answer_seconds_count{outcome=\"fallback\"} 0", "switchboard_route_decision_seconds_count 3",
+        "switchboard_route_answer_seconds_bucket{outcome=\"operator\",le=\"+Inf\"} 1"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
 }
 
 TEST(Router, AWaitingCallGoesToTheOperatorWhoBecomesReady) {
@@ -162,6 +184,8 @@ TEST(Router, DatabaseOutageAnswersTheFallback) {
       co_await f.router.operator_ready(1);  // logged, nothing offered
     });
     EXPECT_TRUE(f.sink.offers.empty());
+    EXPECT_NE(f.metrics.text().find("switchboard_route_answer_seconds_count{outcome=\"fallback\"} 1"),
+              std::string::npos);
     if (config.fallback_destination.empty()) {
       ASSERT_EQ(f.sink.ends.size(), 1u);
       EXPECT_TRUE(f.sink.ends[0].fallback);

@@ -601,18 +601,28 @@ TEST(RoutingSql, ScreenPopIsTheCallersCustomerRowInTheCallsTenant) {
   EXPECT_EQ(w.scalar("SELECT ivr_data->>'order' FROM calls WHERE call_id = $1", known.call_id), "42");
 }
 
+// A tenant whose route point "rp" leads to queue "q", with one known caller: +777, Ada.
+std::int64_t tenant_with_known_caller(routing_world& w, const std::string& name) {
+  const auto t = w.tenant(name);
+  w.route_point(t, "rp", w.queue(t, "q"));
+  w.exec("INSERT INTO customers (tenant_id, phone, name) VALUES ($1, '+777', 'Ada')", t);
+  return t;
+}
+
+void expect_pop_of_ada(bool customer_read, const std::optional<std::string>& customer) {
+  EXPECT_TRUE(customer_read);
+  ASSERT_TRUE(customer.has_value());
+  EXPECT_NE(customer->find("\"name\": \"Ada\""), std::string::npos) << *customer;
+}
+
 TEST(RoutingSql, AReservedOperatorsDecisionCarriesTheScreenPopAndABrokenPopNeverCostsTheDecision) {
   routing_world w;
   store::connection_pool pool({.url = w.url(), .size = 1});
-  const auto t = w.tenant("pop");
-  w.route_point(t, "rp", w.queue(t, "q"));
-  w.exec("INSERT INTO customers (tenant_id, phone, name) VALUES ($1, '+777', 'Ada')", t);
+  const auto t = tenant_with_known_caller(w, "pop");
   const auto ada = w.operator_(t, "ada", {});
   const auto known = decide(pool, offer_at("rp", "+777"));
   ASSERT_EQ(known.kind, store::route_kind::operator_reserved);
-  EXPECT_TRUE(known.customer_read);
-  ASSERT_TRUE(known.customer.has_value());
-  EXPECT_NE(known.customer->find("\"name\": \"Ada\""), std::string::npos) << *known.customer;
+  expect_pop_of_ada(known.customer_read, known.customer);
   w.finish_call(ada);
   const auto stranger = decide(pool, offer_at("rp", "+999"));
   ASSERT_EQ(stranger.kind, store::route_kind::operator_reserved);
@@ -626,6 +636,31 @@ TEST(RoutingSql, AReservedOperatorsDecisionCarriesTheScreenPopAndABrokenPopNever
   const auto broken = decide(pool, offer_at("rp", "+777"));
   EXPECT_EQ(broken.kind, store::route_kind::operator_reserved);
   EXPECT_FALSE(broken.customer_read);
+}
+
+// The other ways a call reaches an operator bring the pop in the same statement too: a waiting
+// call taken by an operator who becomes ready (pick_call), and one found at its timer (recheck).
+TEST(RoutingSql, AWaitingCallHandedToAnOperatorCarriesItsScreenPop) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1});
+  const auto t = tenant_with_known_caller(w, "pop-wait");
+  const auto waiting = decide(pool, offer_at("rp", "+777"));
+  ASSERT_EQ(waiting.kind, store::route_kind::queued);
+  EXPECT_FALSE(waiting.customer_read);  // no operator, no pop
+  const auto ada = w.operator_(t, "ada", {});
+  auto picked = sync(store::pick_call(pool, ada, std::chrono::seconds(10)));
+  ASSERT_TRUE(picked.has_value() && picked->has_value());
+  EXPECT_EQ((*picked)->call_id, waiting.call_id);
+  expect_pop_of_ada((*picked)->customer_read, (*picked)->customer);
+  w.finish_call(ada);
+
+  w.exec("UPDATE presence SET state = 'not_ready', reason = 'break' WHERE operator_id = $1", ada);
+  const auto later = decide(pool, offer_at("rp", "+777"));
+  ASSERT_EQ(later.kind, store::route_kind::queued);
+  w.exec("UPDATE presence SET state = 'ready', reason = NULL WHERE operator_id = $1", ada);
+  const auto found = recheck(pool, later.call_id);
+  ASSERT_EQ(found.kind, store::route_kind::operator_reserved);
+  expect_pop_of_ada(found.customer_read, found.customer);
 }
 
 }  // namespace

@@ -19,6 +19,9 @@
 namespace switchboard::store {
 class connection_pool;
 }
+namespace switchboard::metrics {
+class registry;
+}
 
 namespace switchboard::routing {
 
@@ -39,10 +42,10 @@ result<void> validate(const router_config& config);
 
 class router {
  public:
-  // `loop` runs the router; `blocking` connects the LISTEN session (never the loop). The pool
-  // and the sink must outlive the loop's last run.
+  // `loop` runs the router; `blocking` connects the LISTEN session (never the loop). The pool,
+  // the sink and `metrics` (none: not counted) must outlive the loop's last run.
   router(boost::asio::any_io_executor loop, boost::asio::any_io_executor blocking, store::connection_pool& pool,
-         decision_sink& sink, router_config config);
+         decision_sink& sink, router_config config, metrics::registry* metrics = nullptr);
   ~router();
   router(const router&) = delete;
   router& operator=(const router&) = delete;

@@ -241,6 +241,10 @@ struct step_result {
   double route_p50_ms = 0, route_p99_ms = 0, route_p999_ms = 0;
   double pop_p50_ms = 0, pop_p99_ms = 0;
   double select1_p50_ms = 0;
+  // the server's own view (GET /metrics): request at the router -> answer handed to the PBX
+  // link, and the routing SQL's round trip inside it
+  double server_answer_p50_ms = 0, server_answer_p99_ms = 0;
+  double server_decision_p50_ms = 0, server_decision_p99_ms = 0;
   double server_cpu_us_per_call = 0;
   double db_cpu_us_per_call = 0;
   double server_rss_mb = 0;
@@ -254,6 +258,8 @@ struct step_result {
             {"route_ms", {{"p50", route_p50_ms}, {"p99", route_p99_ms}, {"p999", route_p999_ms}}},
             {"pop_ms", {{"p50", pop_p50_ms}, {"p99", pop_p99_ms}}},
             {"select1_p50_ms", select1_p50_ms},
+            {"server_answer_ms", {{"p50", server_answer_p50_ms}, {"p99", server_answer_p99_ms}}},
+            {"server_decision_ms", {{"p50", server_decision_p50_ms}, {"p99", server_decision_p99_ms}}},
             {"route_p50_over_select1", select1_p50_ms > 0 ? route_p50_ms / select1_p50_ms : 0},
             {"server_cpu_us_per_call", server_cpu_us_per_call},
             {"db_cpu_us_per_call", db_cpu_us_per_call},
@@ -268,20 +274,25 @@ struct step_result {
 };
 
 void print_header() {
-  fmt::print("{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} {:>7} | {:>6} {:>6}\n",
-             "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "SELECT1", "ratio",
-             "srv us/c", "db us/c", "RSS MB", "ends", "double");
-  fmt::print("{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} {:>7} | {:>6} {:>6}\n",
-             "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "", "", "");
+  fmt::print(
+      "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
+      "{:>7} | {:>6} {:>6}\n",
+      "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "srv p50", "srv p99", "sql p50",
+      "sql p99", "SELECT1", "ratio", "srv us/c", "db us/c", "RSS MB", "ends", "double");
+  fmt::print(
+      "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
+      "{:>7} | {:>6} {:>6}\n",
+      "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "", "", "");
 }
 
 void print_row(const step_result& r) {
   fmt::print(
-      "{:>6.0f} {:>8.1f} {:>8.1f} | {:>7.2f} {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} | {:>7.3f} {:>6.1f} | {:>8.0f} "
-      "{:>8.0f} {:>7.1f} | {:>6} {:>6}\n",
+      "{:>6.0f} {:>8.1f} {:>8.1f} | {:>7.2f} {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} {:>7.2f} "
+      "{:>7.2f} | {:>7.3f} {:>6.1f} | {:>8.0f} {:>8.0f} {:>7.1f} | {:>6} {:>6}\n",
       r.rate, r.offered_per_s, r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms, r.pop_p50_ms,
-      r.pop_p99_ms, r.select1_p50_ms, r.select1_p50_ms > 0 ? r.route_p50_ms / r.select1_p50_ms : 0,
-      r.server_cpu_us_per_call, r.db_cpu_us_per_call, r.server_rss_mb, r.route_ends, r.re_routes);
+      r.pop_p99_ms, r.server_answer_p50_ms, r.server_answer_p99_ms, r.server_decision_p50_ms, r.server_decision_p99_ms,
+      r.select1_p50_ms, r.select1_p50_ms > 0 ? r.route_p50_ms / r.select1_p50_ms : 0, r.server_cpu_us_per_call,
+      r.db_cpu_us_per_call, r.server_rss_mb, r.route_ends, r.re_routes);
   std::fflush(stdout);
 }
 
@@ -472,6 +483,7 @@ int run(const options& o) {
     const auto server_before = usage_of(server.pid());
     const auto db_before = backends_cpu(probe);
     const auto generator_before = usage_of(getpid());
+    const auto metrics_before = http_get(health_port, "/metrics").value_or("");
     const auto started = clock::now();
     const auto until = started + std::chrono::seconds(o.step_seconds);
     const auto measured_from = clock::now();
@@ -514,9 +526,19 @@ int run(const options& o) {
     const auto db_after = backends_cpu(probe);
     const double measured_seconds = std::chrono::duration<double>(clock::now() - measured_from).count();
     const auto generator_after = usage_of(getpid());
+    const auto metrics_after = http_get(health_port, "/metrics").value_or("");
 
     step_result r;
     r.rate = rate;
+    const auto server_view = [&](std::string_view name) {
+      return histogram_snapshot::parse(metrics_after, name).since(histogram_snapshot::parse(metrics_before, name));
+    };
+    const auto answered = server_view("switchboard_route_answer_seconds");
+    const auto decided = server_view("switchboard_route_decision_seconds");
+    r.server_answer_p50_ms = answered.quantile_ms(0.5);
+    r.server_answer_p99_ms = answered.quantile_ms(0.99);
+    r.server_decision_p50_ms = decided.quantile_ms(0.5);
+    r.server_decision_p99_ms = decided.quantile_ms(0.99);
     latency_samples route, pop;
     step_counts counts;
     rec.collect(static_cast<int>(step), route, pop, counts);
@@ -614,11 +636,12 @@ int run(const options& o) {
   const auto tsv_path = std::filesystem::path(o.json_path).replace_extension(".tsv").string();
   std::ofstream tsv(tsv_path);
   tsv << "# rate offered_per_s routed_per_s route_p50_ms route_p99_ms route_p999_ms pop_p50_ms pop_p99_ms "
-         "select1_p50_ms\n";
+         "select1_p50_ms server_answer_p50_ms server_answer_p99_ms server_decision_p50_ms server_decision_p99_ms\n";
   for (const auto& r : results)
-    tsv << fmt::format("{} {:.1f} {:.1f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}\n", r.rate, r.offered_per_s,
-                       r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms, r.pop_p50_ms, r.pop_p99_ms,
-                       r.select1_p50_ms);
+    tsv << fmt::format("{} {:.1f} {:.1f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}\n",
+                       r.rate, r.offered_per_s, r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms,
+                       r.pop_p50_ms, r.pop_p99_ms, r.select1_p50_ms, r.server_answer_p50_ms, r.server_answer_p99_ms,
+                       r.server_decision_p50_ms, r.server_decision_p99_ms);
   fmt::print("figures written to {} and {}\n", o.json_path, tsv_path);
   return overlaps == 0 ? 0 : 2;
 }

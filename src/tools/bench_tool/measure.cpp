@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -37,6 +38,52 @@ std::optional<process_usage> usage_of(int pid) {
   const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   return process_usage{.cpu = std::chrono::microseconds((utime + stime) * 1'000'000 / ticks),
                        .rss_bytes = rss_pages * page};
+}
+
+histogram_snapshot histogram_snapshot::parse(std::string_view text, std::string_view name) {
+  histogram_snapshot out;
+  const std::string prefix = std::string(name) + "_bucket{";
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const auto line = text.substr(at, end - at);
+    at = end + 1;
+    if (!line.starts_with(prefix)) continue;
+    const auto le = line.find("le=\"");
+    const auto close = line.rfind('}');
+    if (le == std::string_view::npos || close == std::string_view::npos) continue;
+    const auto bound_text = line.substr(le + 4, line.find('"', le + 4) - (le + 4));
+    const double bound =
+        bound_text == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(std::string(bound_text));
+    out.buckets_[bound] += std::stod(std::string(line.substr(close + 1)));
+  }
+  return out;
+}
+
+histogram_snapshot histogram_snapshot::since(const histogram_snapshot& earlier) const {
+  histogram_snapshot out = *this;
+  for (auto& [bound, count] : out.buckets_)
+    if (auto it = earlier.buckets_.find(bound); it != earlier.buckets_.end()) count -= it->second;
+  return out;
+}
+
+double histogram_snapshot::quantile_ms(double q) const {
+  const double total = count();
+  if (total <= 0) return 0;
+  const double rank = q * total;
+  double lower = 0, below = 0;
+  for (const auto& [bound, cumulative] : buckets_) {
+    if (cumulative >= rank) {
+      if (std::isinf(bound)) return lower * 1000;  // past the last bound: its value is all we know
+      const double in_bucket = cumulative - below;
+      const double fraction = in_bucket > 0 ? (rank - below) / in_bucket : 1;
+      return (lower + (bound - lower) * fraction) * 1000;
+    }
+    lower = bound;
+    below = cumulative;
+  }
+  return lower * 1000;
 }
 
 }  // namespace switchboard::bench

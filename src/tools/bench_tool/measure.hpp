@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace switchboard::bench {
@@ -30,5 +33,21 @@ struct process_usage {
   std::uint64_t rss_bytes = 0;
 };
 std::optional<process_usage> usage_of(int pid);
+
+// One Prometheus histogram read from the server's GET /metrics, its label sets summed:
+// cumulative counts by upper bound in seconds (+Inf included).
+class histogram_snapshot {
+ public:
+  static histogram_snapshot parse(std::string_view metrics_text, std::string_view name);
+  // The observations made between `earlier` and this snapshot.
+  histogram_snapshot since(const histogram_snapshot& earlier) const;
+  double count() const { return buckets_.empty() ? 0 : buckets_.rbegin()->second; }
+  // The q-quantile in milliseconds, interpolated inside its bucket (as Prometheus'
+  // histogram_quantile does); 0 when empty.
+  double quantile_ms(double q) const;
+
+ private:
+  std::map<double, double> buckets_;  // le -> cumulative count
+};
 
 }  // namespace switchboard::bench

@@ -1,0 +1,36 @@
+// What the server counts for operations (GET /metrics, Prometheus text format): how fast and how
+// each route request was answered, and how long the routing SQL took, so an admin can tell the
+// database's share of the route latency from the server's. Thread-safe (prometheus-cpp).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace switchboard::metrics {
+
+class registry {
+ public:
+  registry();
+  ~registry();
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  // A route request answered: `outcome` is operator, queued, destination, closed, default or
+  // fallback; `answered` runs from the request reaching the router to the answer handed to the
+  // PBX link (and the offer to the operator's desktop).
+  void route_answered(std::string_view outcome, std::chrono::nanoseconds answered);
+  // One routing SQL round trip as the event loop sees it (hand-off to the pool's worker, the
+  // statement, the result back on the loop), whether or not the answer was still waiting for it.
+  void route_decided(std::chrono::nanoseconds decided);
+
+  // Every metric in the Prometheus text exposition format (version 0.0.4).
+  std::string text() const;
+
+ private:
+  struct families;
+  std::unique_ptr<families> families_;
+};
+
+}  // namespace switchboard::metrics
