@@ -106,8 +106,7 @@ struct server::impl {
     }
     link = csta::csta_link::create(loop.get_executor(), link_config);
     centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
-    router.emplace(loop.get_executor(), blocking.get_executor(), pool.lane(store::pool_lane::routing), *centre,
-                   cfg.routing, &metrics);
+    router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing, &metrics);
     if (cfg.desk.enabled) {
       desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);
       auto started = desk->start();

@@ -69,7 +69,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
         metrics::registry* m)
       : loop(std::move(l)),
         blocking(std::move(b)),
-        pool(p),
+        pool(p.lane(store::pool_lane::routing)),
+        background(p),
         sink(s),
         config(std::move(c)),
         metrics(m),
@@ -78,7 +79,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
 
   asio::any_io_executor loop;
   asio::any_io_executor blocking;
-  store::connection_pool& pool;
+  store::connection_pool& pool;        // decisions: the routing lane
+  store::connection_pool& background;  // queue figures and timers: the general lane
   decision_sink& sink;
   router_config config;
   metrics::registry* metrics;
@@ -291,15 +293,17 @@ struct router::state : std::enable_shared_from_this<router::state> {
     }
   }
 
+  // On the general lane: refreshing every queue is one long statement (~130 ms at 10,000
+  // operators) that must not hold one of the routing lane's connections.
   asio::awaitable<void> stats_once() {
     auto self = shared_from_this();
-    auto refreshed = co_await store::refresh_queue_stats(pool);
+    auto refreshed = co_await store::refresh_queue_stats(background);
     if (!refreshed) log->debug("queue statistics not refreshed: {}", refreshed.error().message());
   }
 
   asio::awaitable<void> refresh_once() {
     auto self = shared_from_this();
-    auto loaded = co_await store::load_queue_timers(pool);
+    auto loaded = co_await store::load_queue_timers(background);
     if (!loaded) {
       log->warn("queue timers not reloaded: {}; keeping the previous ones", loaded.error().message());
       co_return;

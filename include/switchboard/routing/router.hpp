@@ -42,7 +42,8 @@ result<void> validate(const router_config& config);
 
 class router {
  public:
-  // `loop` runs the router; `blocking` connects the LISTEN session (never the loop). The pool,
+  // `loop` runs the router; `blocking` connects the LISTEN session (never the loop). Decisions
+  // run on the pool's routing lane, the queue figures and timers on its general lane. The pool,
   // the sink and `metrics` (none: not counted) must outlive the loop's last run.
   router(boost::asio::any_io_executor loop, boost::asio::any_io_executor blocking, store::connection_pool& pool,
          decision_sink& sink, router_config config, metrics::registry* metrics = nullptr);

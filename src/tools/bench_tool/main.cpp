@@ -120,24 +120,32 @@ void seed(const std::string& url, const options& o) {
       "presence");
 }
 
-// CPU time of each of the server's PostgreSQL backends (same host), by process id. Listed
-// afresh each time: the pool opens a lane's connections on first use, often during the ramp.
-using backend_cpu = std::unordered_map<int, std::chrono::microseconds>;
+// CPU time of each of the server's PostgreSQL backends (same host), and the time each waited for a
+// CPU, by process id. Listed afresh each time: the pool opens a lane's connections on first use,
+// often during the ramp.
+struct backend_time {
+  std::chrono::microseconds cpu{0};
+  std::chrono::microseconds cpu_wait{0};
+};
+using backend_cpu = std::unordered_map<int, backend_time>;
 backend_cpu backends_cpu(pqxx::connection& c) {
   backend_cpu out;
   pqxx::nontransaction t(c);
-  for (const auto& row : t.exec("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'switchboard-%'"))
-    if (auto u = usage_of(row[0].as<int>())) out[row[0].as<int>()] = u->cpu;
+  for (const auto& row : t.exec("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'switchboard-%'")) {
+    const int pid = row[0].as<int>();
+    if (auto u = usage_of(pid)) out[pid] = {u->cpu, cpu_wait_of(pid).value_or(std::chrono::microseconds{0})};
+  }
   return out;
 }
 
-// The backends' CPU between two listings; a backend that is new in `after` spent all of its
-// CPU in between (one that ended in between is lost, with what it spent).
-std::chrono::microseconds cpu_between(const backend_cpu& before, const backend_cpu& after) {
+// The backends' CPU (or CPU wait) between two listings; a backend that is new in `after` spent all
+// of it in between (one that ended in between is lost, with what it spent).
+std::chrono::microseconds cpu_between(const backend_cpu& before, const backend_cpu& after,
+                                      std::chrono::microseconds backend_time::*which = &backend_time::cpu) {
   std::chrono::microseconds sum{0};
-  for (const auto& [pid, cpu] : after) {
+  for (const auto& [pid, time] : after) {
     const auto it = before.find(pid);
-    sum += cpu - (it == before.end() ? std::chrono::microseconds{0} : it->second);
+    sum += time.*which - (it == before.end() ? std::chrono::microseconds{0} : it->second.*which);
   }
   return sum;
 }
@@ -247,6 +255,9 @@ struct step_result {
   double server_decision_p50_ms = 0, server_decision_p99_ms = 0;
   double server_cpu_us_per_call = 0;
   double db_cpu_us_per_call = 0;
+  // runnable but waiting for a CPU, per routed call: what the two cores' queue adds
+  double server_cpu_wait_us_per_call = 0;
+  double db_cpu_wait_us_per_call = 0;
   double server_rss_mb = 0;
   double generator_cpu_percent = 0;  // this process: the simulated PBX and the desktops
   std::uint64_t offered = 0, routed = 0, pops = 0, route_ends = 0, re_routes = 0;
@@ -263,6 +274,8 @@ struct step_result {
             {"route_p50_over_select1", select1_p50_ms > 0 ? route_p50_ms / select1_p50_ms : 0},
             {"server_cpu_us_per_call", server_cpu_us_per_call},
             {"db_cpu_us_per_call", db_cpu_us_per_call},
+            {"server_cpu_wait_us_per_call", server_cpu_wait_us_per_call},
+            {"db_cpu_wait_us_per_call", db_cpu_wait_us_per_call},
             {"server_rss_mb", server_rss_mb},
             {"generator_cpu_percent", generator_cpu_percent},
             {"offered", offered},
@@ -276,23 +289,25 @@ struct step_result {
 void print_header() {
   fmt::print(
       "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
-      "{:>7} | {:>6} {:>6}\n",
+      "{:>8} {:>8} {:>7} | {:>6} {:>6}\n",
       "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "srv p50", "srv p99", "sql p50",
-      "sql p99", "SELECT1", "ratio", "srv us/c", "db us/c", "RSS MB", "ends", "double");
+      "sql p99", "SELECT1", "ratio", "srv us/c", "db us/c", "srv wait", "db wait", "RSS MB", "ends", "double");
   fmt::print(
       "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
-      "{:>7} | {:>6} {:>6}\n",
-      "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "", "", "");
+      "{:>8} {:>8} {:>7} | {:>6} {:>6}\n",
+      "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "us/c", "us/c", "", "",
+      "");
 }
 
 void print_row(const step_result& r) {
   fmt::print(
       "{:>6.0f} {:>8.1f} {:>8.1f} | {:>7.2f} {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} | {:>7.2f} {:>7.2f} {:>7.2f} "
-      "{:>7.2f} | {:>7.3f} {:>6.1f} | {:>8.0f} {:>8.0f} {:>7.1f} | {:>6} {:>6}\n",
+      "{:>7.2f} | {:>7.3f} {:>6.1f} | {:>8.0f} {:>8.0f} {:>8.0f} {:>8.0f} {:>7.1f} | {:>6} {:>6}\n",
       r.rate, r.offered_per_s, r.routed_per_s, r.route_p50_ms, r.route_p99_ms, r.route_p999_ms, r.pop_p50_ms,
       r.pop_p99_ms, r.server_answer_p50_ms, r.server_answer_p99_ms, r.server_decision_p50_ms, r.server_decision_p99_ms,
       r.select1_p50_ms, r.select1_p50_ms > 0 ? r.route_p50_ms / r.select1_p50_ms : 0, r.server_cpu_us_per_call,
-      r.db_cpu_us_per_call, r.server_rss_mb, r.route_ends, r.re_routes);
+      r.db_cpu_us_per_call, r.server_cpu_wait_us_per_call, r.db_cpu_wait_us_per_call, r.server_rss_mb, r.route_ends,
+      r.re_routes);
   std::fflush(stdout);
 }
 
@@ -481,6 +496,7 @@ int run(const options& o) {
     const double rate = o.rates[step];
     rec.begin_step(static_cast<int>(step));
     const auto server_before = usage_of(server.pid());
+    const auto server_wait_before = cpu_wait_of(server.pid());
     const auto db_before = backends_cpu(probe);
     const auto generator_before = usage_of(getpid());
     const auto metrics_before = http_get(health_port, "/metrics").value_or("");
@@ -523,6 +539,7 @@ int run(const options& o) {
     paced.get_future().wait();
     std::this_thread::sleep_for(1s);  // answers to the step's last calls
     const auto server_after = usage_of(server.pid());
+    const auto server_wait_after = cpu_wait_of(server.pid());
     const auto db_after = backends_cpu(probe);
     const double measured_seconds = std::chrono::duration<double>(clock::now() - measured_from).count();
     const auto generator_after = usage_of(getpid());
@@ -564,6 +581,12 @@ int run(const options& o) {
           per_call(static_cast<double>((server_after->cpu - server_before->cpu).count()), idle_server_us_per_s);
       r.server_rss_mb = static_cast<double>(server_after->rss_bytes) / (1024.0 * 1024.0);
       r.db_cpu_us_per_call = per_call(static_cast<double>(cpu_between(db_before, db_after).count()), idle_db_us_per_s);
+      const auto routed = static_cast<double>(r.routed);
+      if (server_wait_before && server_wait_after)
+        r.server_cpu_wait_us_per_call =
+            static_cast<double>((*server_wait_after - *server_wait_before).count()) / routed;
+      r.db_cpu_wait_us_per_call =
+          static_cast<double>(cpu_between(db_before, db_after, &backend_time::cpu_wait).count()) / routed;
     }
     if (generator_before && generator_after)
       r.generator_cpu_percent =

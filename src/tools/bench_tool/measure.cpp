@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -38,6 +39,19 @@ std::optional<process_usage> usage_of(int pid) {
   const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   return process_usage{.cpu = std::chrono::microseconds((utime + stime) * 1'000'000 / ticks),
                        .rss_bytes = rss_pages * page};
+}
+
+std::optional<std::chrono::microseconds> cpu_wait_of(int pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
+  if (ec) return std::nullopt;
+  std::uint64_t waited_ns = 0;
+  for (const auto& task : tasks) {
+    std::ifstream schedstat(task.path() / "schedstat");
+    std::uint64_t on_cpu = 0, waiting = 0;
+    if (schedstat >> on_cpu >> waiting) waited_ns += waiting;
+  }
+  return std::chrono::microseconds(waited_ns / 1000);
 }
 
 histogram_snapshot histogram_snapshot::parse(std::string_view text, std::string_view name) {

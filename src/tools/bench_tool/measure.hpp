@@ -34,6 +34,10 @@ struct process_usage {
 };
 std::optional<process_usage> usage_of(int pid);
 
+// Time the threads of process `pid` were runnable but waiting for a CPU (the scheduler's
+// run_delay, /proc/<pid>/task/*/schedstat), summed over its threads that live now.
+std::optional<std::chrono::microseconds> cpu_wait_of(int pid);
+
 // One Prometheus histogram read from the server's GET /metrics, its label sets summed:
 // cumulative counts by upper bound in seconds (+Inf included).
 class histogram_snapshot {
