@@ -345,11 +345,17 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     held_dialogs.erase(held);
     if (record == 0) return;
     log->debug("call {} left its route point while waiting ({}): no longer offered to operators", record, reason);
-    auto self = shared_from_this();
-    auto withdraw = [self, record]() -> asio::awaitable<void> {
-      if (self->router) co_await self->router->call_ended(record);
-    };
-    asio::co_spawn(loop, std::move(withdraw), asio::detached);
+    withdraw(record);
+  }
+
+  // The call `record` will not be answered here: it stops waiting in its queue, if it was.
+  void withdraw(std::int64_t record) {
+    asio::co_spawn(
+        loop,
+        [self = shared_from_this(), record]() -> asio::awaitable<void> {
+          if (self->router) co_await self->router->call_ended(record);
+        },
+        asio::detached);
   }
 
   // The caller left after the operator was picked and before his phone rang: his reservation
@@ -377,11 +383,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
                                .held = c.held_total,
                                .at = c.ended_at.value_or(std::chrono::system_clock::now())});
     ended_unrecorded.erase(it);
-    auto self = shared_from_this();
-    auto withdraw = [self, record_id]() -> asio::awaitable<void> {
-      if (self->router) co_await self->router->call_ended(record_id);
-    };
-    asio::co_spawn(loop, std::move(withdraw), asio::detached);
+    withdraw(record_id);
     return true;
   }
 
@@ -570,13 +572,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
                                      .disposition = std::string(to_string(*c.disposition)),
                                      .held = c.held_total,
                                      .at = now});
-          if (!c.answered_at) {
-            auto self = shared_from_this();
-            auto withdraw = [self, id = c.record_id]() -> asio::awaitable<void> {
-              if (self->router) co_await self->router->call_ended(id);
-            };
-            asio::co_spawn(loop, std::move(withdraw), asio::detached);
-          }
+          if (!c.answered_at) withdraw(c.record_id);
         }
         if (auto offered = offered_to.find(c.pbx_id); offered != offered_to.end()) {
           release_unrung(offered->second, c);
