@@ -477,10 +477,14 @@ int main() {
   }
   const char* keep = std::getenv("SWITCHBOARD_BENCH_KEEP");
   try {
-    // SWITCHBOARD_BENCH_OPERATORS=10000: one size only
+    // SWITCHBOARD_BENCH_OPERATORS=10000: that size only
     const char* only = std::getenv("SWITCHBOARD_BENCH_OPERATORS");
-    for (int operators : {1000, 10000})
-      if (!only || !*only || std::atoi(only) == operators) run(url, operators, keep && std::string(keep) == "1");
+    std::vector<int> sizes{1000, 10000};
+    if (only && *only) sizes = {std::atoi(only)};
+    for (int operators : sizes) {
+      if (operators <= 0) throw std::runtime_error("SWITCHBOARD_BENCH_OPERATORS must be a positive number");
+      run(url, operators, keep && std::string(keep) == "1");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_routing: %s\n", e.what());
     return 1;

@@ -3,9 +3,9 @@
 -- for the operator it reserved in the same round trip, instead of a second statement after it
 -- (one round trip fewer per served call; bench_routing, docs/benchmarks.md).
 --
--- An admin's screen_pop that fails must cost the pop its customer, never the decision: the
--- failure is caught here (a subtransaction around screen_pop only), and the call centre reads the
--- pop again on its own and logs why. Volatile on purpose: its statements take a fresh snapshot,
+-- An admin's screen_pop that fails (or times out) must cost the pop its customer, never the
+-- decision: the failure is caught here (a subtransaction around screen_pop only), and the call
+-- centre reads the pop again on its own and logs why. Volatile on purpose: its statements take a fresh snapshot,
 -- so they see the calls row the decision wrote earlier in the same statement (a STABLE function
 -- would read with the statement's first snapshot and find no call).
 CREATE FUNCTION checked_screen_pop(p_call_id bigint, OUT customer text, OUT customer_read boolean)
@@ -18,7 +18,9 @@ BEGIN
   BEGIN
     customer := screen_pop(p_call_id)::text;
     customer_read := true;
-  EXCEPTION WHEN OTHERS THEN
+  -- query_canceled too (OTHERS leaves it out): a CRM lookup that runs into statement_timeout
+  -- must not roll back the reservation it was asked about
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
     customer := NULL;
   END;
 END $$;

@@ -33,7 +33,7 @@ namespace asio = boost::asio;
 
 struct server::impl {
   config cfg;
-  metrics::registry metrics;  // before the loop: coroutine frames that count into it die with the loop
+  metrics::registry counters;  // before the loop: coroutine frames that count into it die with the loop
   asio::io_context loop{1};
   asio::thread_pool blocking{1};  // connects of the LISTEN connection
   store::connection_pool pool;
@@ -106,7 +106,7 @@ struct server::impl {
     }
     link = csta::csta_link::create(loop.get_executor(), link_config);
     centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
-    router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing, &metrics);
+    router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing, &counters);
     if (cfg.desk.enabled) {
       desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);
       auto started = desk->start();
@@ -213,7 +213,7 @@ int server::run() {
       s.health.emplace(
           s.loop.get_executor(),
           asio::ip::tcp::endpoint(asio::ip::make_address(s.cfg.health.listen), s.cfg.health.port),
-          [&s] { return s.report(); }, [&s] { return s.metrics.text(); });
+          [&s] { return s.report(); }, [&s] { return s.counters.text(); });
       log->info("health endpoint on http://{}:{}/health (metrics: /metrics)", s.cfg.health.listen,
                 s.health->local_endpoint().port());
     } catch (const std::exception& e) {

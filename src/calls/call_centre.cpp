@@ -1006,6 +1006,9 @@ void call_centre::state::screen_pop(const routing::operator_offer& offer) {
       pop.customer = nlohmann::json::parse(**customer, nullptr, false);
       if (pop.customer.is_discarded()) pop.customer = nullptr;
     } else {
+      if (!customer)  // the admin's screen_pop() failed (or the database is away): the offer goes without it
+        s->log->warn("call {}: screen_pop failed, operator {} is offered the call without the customer: {}",
+                     pop.call.call_id, key.first, customer.error().message());
       pop.customer = nullptr;
     }
     auto held = s->popping.extract(key);

@@ -17,8 +17,9 @@ const prometheus::Histogram::BucketBoundaries latency_buckets{
     0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01,
     0.015,   0.02,   0.03,    0.05,  0.075,  0.1,   0.2,   0.5,   1.0,   2.0,    5.0};
 
-constexpr std::array<std::string_view, 6> outcomes{"operator", "queued",  "destination",
-                                                   "closed",   "default", "fallback"};
+// "fallback" last: a name not listed counts as one.
+constexpr std::array<std::string_view, 7> outcomes{"operator", "queued", "destination", "closed",
+                                                   "default",  "gone",   "fallback"};
 
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 

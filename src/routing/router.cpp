@@ -70,20 +70,20 @@ struct router::state : std::enable_shared_from_this<router::state> {
       : loop(std::move(l)),
         blocking(std::move(b)),
         pool(p.lane(store::pool_lane::routing)),
-        background(p),
+        general_lane(p),
         sink(s),
         config(std::move(c)),
-        metrics(m),
+        counters(m),
         sweep(loop),
         stats(loop) {}
 
   asio::any_io_executor loop;
   asio::any_io_executor blocking;
-  store::connection_pool& pool;        // decisions: the routing lane
-  store::connection_pool& background;  // queue figures and timers: the general lane
+  store::connection_pool& pool;          // decisions: the routing lane
+  store::connection_pool& general_lane;  // queue figures and timers
   decision_sink& sink;
   router_config config;
-  metrics::registry* metrics;
+  metrics::registry* counters;  // none: nothing is counted
   std::shared_ptr<spdlog::logger> log = logger("routing");
   std::unordered_map<std::int64_t, std::vector<int>> thresholds;  // queue -> check_after_seconds
   std::unordered_map<std::int64_t, waiting_entry> waiting;
@@ -145,7 +145,7 @@ struct router::state : std::enable_shared_from_this<router::state> {
       outcome = co_await store::reroute_call(self->pool, record, offer.node, offer.reservation);
     else
       outcome = co_await store::offer_call(self->pool, offer);
-    if (self->metrics) self->metrics->route_decided(steady_clock::now() - asked);
+    if (self->counters) self->counters->route_decided(steady_clock::now() - asked);
     if (pending->abandoned) {
       co_await self->undo_late(outcome, call);
       co_return;
@@ -157,8 +157,8 @@ struct router::state : std::enable_shared_from_this<router::state> {
   asio::awaitable<void> route(call_offered call, std::int64_t record) {
     auto self = shared_from_this();
     const auto requested = steady_clock::now();
-    auto counted = [&](const char* outcome) {
-      if (metrics) metrics->route_answered(outcome, steady_clock::now() - requested);
+    auto count_answer = [&](const char* outcome) {
+      if (counters) counters->route_answered(outcome, steady_clock::now() - requested);
     };
     store::call_offer offer{call.route_point, call.pbx_call_id,          call.caller, call.dialled, call.ivr_data,
                             config.node,      config.reservation_timeout};
@@ -170,16 +170,16 @@ struct router::state : std::enable_shared_from_this<router::state> {
       pending->abandoned = true;
       fallback(call, "no decision within routing.route_timeout (" + std::to_string(config.route_timeout.count()) +
                          " ms); check the database and route_call()");
-      counted("fallback");
+      count_answer("fallback");
       co_return;
     }
     if (!*pending->outcome) {
       fallback(call, "routing failed: " + pending->outcome->error().message());
-      counted("fallback");
+      count_answer("fallback");
       co_return;
     }
     apply(**pending->outcome, call);
-    counted(kind_name((*pending->outcome)->kind));
+    count_answer(kind_name((*pending->outcome)->kind));
   }
 
   const std::vector<int>& thresholds_of(std::int64_t queue_id) const {
@@ -297,13 +297,13 @@ struct router::state : std::enable_shared_from_this<router::state> {
   // operators) that must not hold one of the routing lane's connections.
   asio::awaitable<void> stats_once() {
     auto self = shared_from_this();
-    auto refreshed = co_await store::refresh_queue_stats(background);
+    auto refreshed = co_await store::refresh_queue_stats(general_lane);
     if (!refreshed) log->debug("queue statistics not refreshed: {}", refreshed.error().message());
   }
 
   asio::awaitable<void> refresh_once() {
     auto self = shared_from_this();
-    auto loaded = co_await store::load_queue_timers(background);
+    auto loaded = co_await store::load_queue_timers(general_lane);
     if (!loaded) {
       log->warn("queue timers not reloaded: {}; keeping the previous ones", loaded.error().message());
       co_return;

@@ -44,7 +44,7 @@ routing::router_config quiet_config() {
 struct router_fixture {
   explicit router_fixture(routing::router_config config = quiet_config(), std::string url = "")
       : pool({.url = url.empty() ? world.url() : url, .size = 2}),
-        router(loop.get_executor(), blocking.get_executor(), pool, sink, std::move(config), &metrics) {}
+        router(loop.get_executor(), blocking.get_executor(), pool, sink, std::move(config), &counters) {}
 
   std::int64_t tenant_with_queue(const std::string& settings = "", const testing::skill_levels& skills = {}) {
     tenant = world.tenant("t");
@@ -61,7 +61,7 @@ struct router_fixture {
   asio::thread_pool blocking{1};
   store::connection_pool pool;
   recording_sink sink;
-  metrics::registry metrics;
+  metrics::registry counters;
   routing::router router;
   std::int64_t tenant = 0;
   std::int64_t queue = 0;
@@ -98,14 +98,21 @@ TEST(Router, CountsEveryAnswerByOutcomeAndEveryDecisionInItsMetrics) {
     co_await f.router.route(call_at("rp"));       // queued: he is reserved
     co_await f.router.route(call_at("nowhere"));  // the PBX default
   });
-  const auto text = f.metrics.text();
-  for (const auto* line :
-       {"switchboard_route_answer_seconds_count{outcome=\"operator\"} 1",
-        "switchboard_route_answer_seconds_count{outcome=\"queued\"} 1",
-        "switchboard_route_answer_seconds_count{outcome=\"default\"} 1",
-        "switchboard_route_answer_seconds_count{outcome=\"fallback\"} 0", "switchboard_route_decision_seconds_count 3",
-        "switchboard_route_answer_seconds_bucket{outcome=\"operator\",le=\"+Inf\"} 1"})
-    EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
+  const auto text = "\n" + f.counters.text();
+  for (const auto* line : {"switchboard_route_answer_seconds_count{outcome=\"operator\"} 1\n",
+                           "switchboard_route_answer_seconds_count{outcome=\"queued\"} 1\n",
+                           "switchboard_route_answer_seconds_count{outcome=\"default\"} 1\n",
+                           "switchboard_route_answer_seconds_count{outcome=\"fallback\"} 0\n",
+                           "switchboard_route_decision_seconds_count 3\n",
+                           "switchboard_route_answer_seconds_bucket{outcome=\"operator\",le=\"+Inf\"} 1\n"})
+    EXPECT_NE(text.find(std::string("\n") + line), std::string::npos) << line << " not in" << text;
+  // the times are in seconds: more than nothing, less than three route timeouts
+  const std::string sum_line = "\nswitchboard_route_decision_seconds_sum ";
+  const auto sum_at = text.find(sum_line);
+  ASSERT_NE(sum_at, std::string::npos) << text;
+  const double sum = std::stod(text.substr(sum_at + sum_line.size()));
+  EXPECT_GT(sum, 0.0);
+  EXPECT_LT(sum, 3 * 2.0);
 }
 
 TEST(Router, AWaitingCallGoesToTheOperatorWhoBecomesReady) {
@@ -184,7 +191,7 @@ TEST(Router, DatabaseOutageAnswersTheFallback) {
       co_await f.router.operator_ready(1);  // logged, nothing offered
     });
     EXPECT_TRUE(f.sink.offers.empty());
-    EXPECT_NE(f.metrics.text().find("switchboard_route_answer_seconds_count{outcome=\"fallback\"} 1"),
+    EXPECT_NE(f.counters.text().find("switchboard_route_answer_seconds_count{outcome=\"fallback\"} 1"),
               std::string::npos);
     if (config.fallback_destination.empty()) {
       ASSERT_EQ(f.sink.ends.size(), 1u);

@@ -615,6 +615,20 @@ void expect_pop_of_ada(bool customer_read, const std::optional<std::string>& cus
   EXPECT_NE(customer->find("\"name\": \"Ada\""), std::string::npos) << *customer;
 }
 
+// The admin replaces screen_pop with `body`, which fails: the next call still reserves `op` and is
+// stored, and only its pop is missing.
+void expect_reserved_without_pop(routing_world& w, store::connection_pool& pool, std::int64_t op,
+                                 const std::string& body) {
+  w.exec("CREATE OR REPLACE FUNCTION screen_pop(p_call_id bigint) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN " + body +
+         " END $$");
+  const auto d = decide(pool, offer_at("rp", "+777"));
+  EXPECT_EQ(d.kind, store::route_kind::operator_reserved);
+  EXPECT_FALSE(d.customer_read);
+  EXPECT_EQ(w.scalar("SELECT state || ' ' || current_call_id FROM presence WHERE operator_id = $1", op),
+            "reserved " + std::to_string(d.call_id));
+  EXPECT_EQ(w.scalar("SELECT count(*) FROM calls WHERE call_id = $1", d.call_id), "1");
+}
+
 TEST(RoutingSql, AReservedOperatorsDecisionCarriesTheScreenPopAndABrokenPopNeverCostsTheDecision) {
   routing_world w;
   store::connection_pool pool({.url = w.url(), .size = 1});
@@ -630,12 +644,17 @@ TEST(RoutingSql, AReservedOperatorsDecisionCarriesTheScreenPopAndABrokenPopNever
   EXPECT_FALSE(stranger.customer.has_value());
   w.finish_call(ada);
   // An admin's screen_pop that fails: the operator is still reserved, the pop is read later.
-  w.exec(
-      "CREATE OR REPLACE FUNCTION screen_pop(p_call_id bigint) RETURNS jsonb LANGUAGE plpgsql AS "
-      "$$ BEGIN RAISE EXCEPTION 'the CRM is down'; END $$");
-  const auto broken = decide(pool, offer_at("rp", "+777"));
-  EXPECT_EQ(broken.kind, store::route_kind::operator_reserved);
-  EXPECT_FALSE(broken.customer_read);
+  expect_reserved_without_pop(w, pool, ada, "RAISE EXCEPTION 'the CRM is down';");
+}
+
+// A CRM lookup that runs into statement_timeout is cancelled; the reservation it was asked about
+// stands (the pop's subtransaction catches the cancel too).
+TEST(RoutingSql, AScreenPopPastTheStatementTimeoutCostsThePopNotTheReservation) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1, .statement_timeout = std::chrono::milliseconds(300)});
+  const auto t = tenant_with_known_caller(w, "pop-slow");
+  const auto ada = w.operator_(t, "ada", {});
+  expect_reserved_without_pop(w, pool, ada, "PERFORM pg_sleep(5); RETURN '{}';");
 }
 
 // The other ways a call reaches an operator bring the pop in the same statement too: a waiting

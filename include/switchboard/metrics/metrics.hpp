@@ -17,9 +17,9 @@ class registry {
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
 
-  // A route request answered: `outcome` is operator, queued, destination, closed, default or
-  // fallback; `answered` runs from the request reaching the router to the answer handed to the
-  // PBX link (and the offer to the operator's desktop).
+  // A route request answered: `outcome` is operator, queued, destination, closed, default, gone
+  // (the call ended before it was decided again) or fallback (any other name counts as fallback); `answered` runs from
+  // the request reaching the router to the answer handed to the PBX link (and the offer to the operator's desktop).
   void route_answered(std::string_view outcome, std::chrono::nanoseconds answered);
   // One routing SQL round trip as the event loop sees it (hand-off to the pool's worker, the
   // statement, the result back on the loop), whether or not the answer was still waiting for it.

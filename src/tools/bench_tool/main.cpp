@@ -499,7 +499,7 @@ int run(const options& o) {
     const auto server_wait_before = cpu_wait_of(server.pid());
     const auto db_before = backends_cpu(probe);
     const auto generator_before = usage_of(getpid());
-    const auto metrics_before = http_get(health_port, "/metrics").value_or("");
+    const auto metrics_before = http_get(health_port, "/metrics");
     const auto started = clock::now();
     const auto until = started + std::chrono::seconds(o.step_seconds);
     const auto measured_from = clock::now();
@@ -543,19 +543,23 @@ int run(const options& o) {
     const auto db_after = backends_cpu(probe);
     const double measured_seconds = std::chrono::duration<double>(clock::now() - measured_from).count();
     const auto generator_after = usage_of(getpid());
-    const auto metrics_after = http_get(health_port, "/metrics").value_or("");
+    const auto metrics_after = http_get(health_port, "/metrics");
 
     step_result r;
     r.rate = rate;
-    const auto server_view = [&](std::string_view name) {
-      return histogram_snapshot::parse(metrics_after, name).since(histogram_snapshot::parse(metrics_before, name));
-    };
-    const auto answered = server_view("switchboard_route_answer_seconds");
-    const auto decided = server_view("switchboard_route_decision_seconds");
-    r.server_answer_p50_ms = answered.quantile_ms(0.5);
-    r.server_answer_p99_ms = answered.quantile_ms(0.99);
-    r.server_decision_p50_ms = decided.quantile_ms(0.5);
-    r.server_decision_p99_ms = decided.quantile_ms(0.99);
+    if (metrics_before && metrics_after) {  // else the server's view stays 0, and says so
+      const auto server_view = [&](std::string_view name) {
+        return histogram_snapshot::parse(*metrics_after, name).since(histogram_snapshot::parse(*metrics_before, name));
+      };
+      const auto answered = server_view("switchboard_route_answer_seconds");
+      const auto decided = server_view("switchboard_route_decision_seconds");
+      r.server_answer_p50_ms = answered.quantile_ms(0.5);
+      r.server_answer_p99_ms = answered.quantile_ms(0.99);
+      r.server_decision_p50_ms = decided.quantile_ms(0.5);
+      r.server_decision_p99_ms = decided.quantile_ms(0.99);
+    } else {
+      fmt::print(stderr, "GET /metrics failed: the server's view of this step is missing (0)\n");
+    }
     latency_samples route, pop;
     step_counts counts;
     rec.collect(static_cast<int>(step), route, pop, counts);

@@ -68,9 +68,13 @@ histogram_snapshot histogram_snapshot::parse(std::string_view text, std::string_
     const auto close = line.rfind('}');
     if (le == std::string_view::npos || close == std::string_view::npos) continue;
     const auto bound_text = line.substr(le + 4, line.find('"', le + 4) - (le + 4));
-    const double bound =
-        bound_text == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(std::string(bound_text));
-    out.buckets_[bound] += std::stod(std::string(line.substr(close + 1)));
+    try {  // a line that does not parse is skipped, not the run
+      const double bound =
+          bound_text == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(std::string(bound_text));
+      out.buckets_[bound] += std::stod(std::string(line.substr(close + 1)));
+    } catch (const std::exception&) {
+      continue;
+    }
   }
   return out;
 }
