@@ -1,7 +1,6 @@
 // The registry is prometheus-cpp's; this file only names the product's metrics and their buckets.
 #include "switchboard/metrics/metrics.hpp"
 
-#include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>

@@ -76,7 +76,8 @@ struct queue_timers {
   std::vector<int> check_after_seconds;  // ascending: escalation steps, overflow, max wait
 };
 
-// One round trip: the calls row, its 'offered' event, route_call's decision, the reservation.
+// One round trip: route_call's decision, the reservation, the calls row and its journal row, and
+// the reserved operator's screen pop.
 boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool, const call_offer& offer);
 
 // A call that came back to its route point (its operator did not answer): route_call decides
