@@ -287,16 +287,15 @@ struct step_result {
 };
 
 void print_header() {
-  fmt::print(
+  // two header lines, one layout
+  constexpr auto columns =
       "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
-      "{:>8} {:>8} {:>7} | {:>6} {:>6}\n",
-      "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "srv p50", "srv p99", "sql p50",
-      "sql p99", "SELECT1", "ratio", "srv us/c", "db us/c", "srv wait", "db wait", "RSS MB", "ends", "double");
-  fmt::print(
-      "{:>6} {:>8} {:>8} | {:>7} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>6} | {:>8} {:>8} "
-      "{:>8} {:>8} {:>7} | {:>6} {:>6}\n",
-      "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "us/c", "us/c", "", "",
-      "");
+      "{:>8} {:>8} {:>7} | {:>6} {:>6}\n";
+  fmt::print(columns, "rate", "offered", "routed", "rt p50", "rt p99", "p99.9", "pop p50", "pop p99", "srv p50",
+             "srv p99", "sql p50", "sql p99", "SELECT1", "ratio", "srv us/c", "db us/c", "srv wait", "db wait",
+             "RSS MB", "ends", "double");
+  fmt::print(columns, "/s", "/s", "/s", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "ms", "x", "", "", "us/c",
+             "us/c", "", "", "");
 }
 
 void print_row(const step_result& r) {
