@@ -270,6 +270,9 @@ boost::asio::awaitable<result<write_report>> apply_call_writes(connection_pool& 
     }
     write_report report;
     pqxx::work tx(conn);
+    // A deferred reference (presence -> calls, 0052) would fail only at commit and take the
+    // whole batch with it: checked at each write here, so the bad one is refused alone.
+    tx.exec0("SET CONSTRAINTS ALL IMMEDIATE");
     for (std::size_t i = 0; i < writes.size(); ++i) {
       // A plain savepoint: libpqxx 6.4's subtransaction does not roll back after a failed
       // prepared statement, which would abort the rest of the batch.

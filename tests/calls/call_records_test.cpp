@@ -94,6 +94,22 @@ TEST_F(CallRecords, AMoveFromAStateHeNoLongerHasIsRefusedNotApplied) {
   EXPECT_EQ(state_of(2), "ready");
 }
 
+// presence -> calls is checked at commit (0052): a move naming a call that is not there must
+// still be refused alone, not fail the batch's commit with every other write in it.
+TEST_F(CallRecords, AMoveToACallThatDoesNotExistIsRefusedAloneThoughItsReferenceIsCheckedAtCommit) {
+  auto report = apply({
+      move(2, {"ready"}, "ringing", 999),
+      store::call_journal_entry{.call_id = 2, .kind = "note", .detail = {{"why", "still written"}}, .at = now_},
+      move(1, {"reserved"}, "ringing", 1),
+  });
+  ASSERT_EQ(report.failed.size(), 1u);
+  EXPECT_EQ(report.failed[0].first, 0u);
+  EXPECT_TRUE(report.failed[0].second.is(errc::db_constraint_violated)) << report.failed[0].second.message();
+  EXPECT_EQ(state_of(2), "ready");
+  EXPECT_EQ(state_of(1), "ringing");
+  EXPECT_EQ(db_.scalar("SELECT detail->>'why' FROM call_events WHERE kind = 'note'"), "still written");
+}
+
 TEST_F(CallRecords, ARefusedWriteLosesNothingElseInTheBatch) {
   auto report = apply({
       move(2, {"ready"}, "not_ready"),  // no reason: PostgreSQL refuses it

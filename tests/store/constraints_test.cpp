@@ -31,6 +31,20 @@ class Constraints : public ::testing::Test {
     ADD_FAILURE() << "accepted: " << sql;
   }
 
+  // Runs `sql` and expects PostgreSQL to refuse it as a check violation naming `rule`.
+  void expect_broken_rule(const std::string& sql, const std::string& rule) {
+    try {
+      db_.exec(sql);
+    } catch (const pqxx::check_violation& e) {
+      EXPECT_NE(std::string(e.what()).find('"' + rule + '"'), std::string::npos) << e.what();
+      return;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "refused, but not as a check violation naming " << rule << ": " << e.what();
+      return;
+    }
+    ADD_FAILURE() << "accepted: " << sql;
+  }
+
   testing::test_database db_;
 };
 
@@ -82,6 +96,30 @@ TEST_F(Constraints, ReservationHasADeadline) {
   db_.exec(
       "UPDATE presence SET state = 'reserved', device = '2001', current_call_id = 1, "
       "reserved_until = now() + interval '5 s' WHERE operator_id = 1");
+}
+
+// One CHECK per table calls a rule function (0052); the refusal still names the broken rule.
+TEST_F(Constraints, ABrokenRuleIsRefusedByName) {
+  expect_broken_rule("UPDATE presence SET state = 'talking', device = '2001' WHERE operator_id = 1",
+                     "presence_busy_has_call");
+  expect_broken_rule("UPDATE presence SET state = 'ready', device = '2001', current_call_id = 1 WHERE operator_id = 1",
+                     "presence_idle_has_no_call");
+  expect_broken_rule("UPDATE presence SET state = 'not_ready', device = '2001' WHERE operator_id = 1",
+                     "presence_reason_iff_not_ready");
+  expect_broken_rule("UPDATE presence SET state = 'ready' WHERE operator_id = 1", "presence_device_iff_logged_in");
+  expect_broken_rule(
+      "UPDATE presence SET state = 'reserved', device = '2001', current_call_id = 1 WHERE operator_id = 1",
+      "presence_reservation_has_deadline");
+  expect_broken_rule("UPDATE presence SET calls_handled = -1 WHERE operator_id = 1", "presence_calls_handled_check");
+  expect_broken_rule("UPDATE calls SET queued_at = offered_at - interval '1 s' WHERE call_id = 1",
+                     "calls_queued_after_offered");
+  expect_broken_rule("UPDATE calls SET ended_at = now() WHERE call_id = 1", "calls_finished_has_disposition");
+  expect_broken_rule("UPDATE calls SET answered_at = now() WHERE call_id = 1", "calls_answered_has_operator");
+  expect_broken_rule("UPDATE calls SET ended_at = now(), disposition = 'answered' WHERE call_id = 1",
+                     "calls_answered_disposition_was_answered");
+  expect_broken_rule("UPDATE calls SET talk_seconds = -1 WHERE call_id = 1", "calls_durations_not_negative");
+  // a rule that is NULL passes, as in a CHECK: no queue time yet
+  db_.exec("UPDATE calls SET queued_at = NULL WHERE call_id = 1");
 }
 
 TEST_F(Constraints, RowsCannotPointIntoAnotherTenant) {
