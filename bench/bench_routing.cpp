@@ -285,7 +285,7 @@ statement_totals read_statements(store::connection_pool& pool) {
     // A foreign-key check deferred to commit (presence -> calls, 0052) shows as a top-level
     // statement: its time counts, but nobody sent it.
     auto row = tx.exec(fmt::format(
-        "SELECT coalesce(sum(calls) FILTER (WHERE toplevel AND query NOT LIKE 'SELECT $_ FROM ONLY %'), 0), "
+        "SELECT coalesce(sum(calls) FILTER (WHERE toplevel AND query NOT LIKE 'SELECT 1 FROM ONLY %'), 0), "
         "coalesce(sum(calls), 0), "
         "coalesce(sum(total_exec_time) FILTER (WHERE toplevel), 0), "
         "coalesce(sum(wal_records) FILTER (WHERE toplevel), 0), coalesce(sum(wal_bytes) FILTER (WHERE toplevel), 0), "

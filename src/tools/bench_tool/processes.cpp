@@ -8,10 +8,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace switchboard::bench {
@@ -35,6 +38,16 @@ child_process::child_process(const std::vector<std::string>& argv, const std::st
     execv(args[0], args.data());
     _exit(127);
   }
+}
+
+int nice_other_threads(int nice) {
+  int failed = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    const auto tid = static_cast<pid_t>(std::stoi(task.path().filename().string()));
+    if (tid == gettid()) continue;
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) != 0) ++failed;
+  }
+  return failed;
 }
 
 child_process::~child_process() {

@@ -29,6 +29,10 @@ class child_process {
   int status_ = -1;
 };
 
+// Sets the nice value of every thread of this process but the calling one (Linux: nice is per
+// thread; threads started later inherit their creator's). Returns how many it could not set.
+int nice_other_threads(int nice);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();
 
