@@ -1,33 +1,41 @@
--- Less PostgreSQL work per written row of calls and presence, same rules (profiled with
--- callgrind on a single-user backend, figures in docs/benchmarks.md "## Routing"):
+-- Less PostgreSQL work per written row of calls and presence, same rules (counted with
+-- bench/decision_instructions.sh, figures in docs/benchmarks.md "## Routing"):
 -- * PostgreSQL reads a table's CHECK constraints from their stored node trees and plans them
---   again for every INSERT or UPDATE statement: the 11 checks of calls and the 6 of presence
---   were ~12 % of a route decision's instructions, and every presence move and call write paid
---   them too. Each table now has one CHECK that calls a PL/pgSQL function, compiled once per
---   session; a broken rule is still refused with check_violation (SQLSTATE 23514) naming it,
---   as before (the calls rules have names now).
+--   again for every INSERT or UPDATE statement: with call_events' one, the 11 checks of calls and
+--   the 6 of presence were ~12 % of a route decision's instructions, and every presence move and
+--   call write paid them too. Each table now has one CHECK that calls a PL/pgSQL function,
+--   compiled once per session (-8 %); a broken rule is still refused with check_violation
+--   (SQLSTATE 23514), the message and the error's constraint field naming the rule (the calls
+--   rules have names now; the four durations share one).
+--   The functions take the columns they check, not the row: the constraint then depends on
+--   those columns, so a later migration that drops or retypes one is refused until it replaces
+--   the function and the constraint too (a row argument would let it through and make every
+--   write fail). A rule changed later applies to new writes only, as with NOT VALID below.
 -- * The presence -> calls reference is checked at commit (INITIALLY DEFERRED): offer_call
 --   reserves a new call's operator before it inserts the calls row, and its two SET CONSTRAINTS
---   statements were ~3.5 % of a decision. The call-record writer checks it at once again
---   (SET CONSTRAINTS ALL IMMEDIATE) when it replays a failed batch write by write, so one bad
---   write is still refused alone.
+--   statements were ~3.5 % of a decision. A statement in autocommit sees no difference; in a
+--   transaction of several statements a dangling reference fails at COMMIT. The call-record
+--   writer checks it at once again (SET CONSTRAINTS ALL IMMEDIATE) when it replays a failed batch
+--   write by write, so one bad write is still refused alone.
 
-CREATE FUNCTION presence_rules_hold(p presence) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+CREATE FUNCTION presence_rules_hold(state presence_state, current_call_id bigint, reason text, device text,
+                                    reserved_until timestamptz, calls_handled integer)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   -- the first rule that is false (NULL passes, as in a CHECK)
   broken text := CASE
     -- an operator who is reserved, ringing, talking or holding has a current call
-    WHEN (p.state NOT IN ('reserved', 'ringing', 'talking', 'held') OR p.current_call_id IS NOT NULL) IS FALSE
+    WHEN (state NOT IN ('reserved', 'ringing', 'talking', 'held') OR current_call_id IS NOT NULL) IS FALSE
       THEN 'presence_busy_has_call'
     -- ready, not ready and logged out operators have no call
-    WHEN (p.state NOT IN ('logged_out', 'ready', 'not_ready') OR p.current_call_id IS NULL) IS FALSE
+    WHEN (state NOT IN ('logged_out', 'ready', 'not_ready') OR current_call_id IS NULL) IS FALSE
       THEN 'presence_idle_has_no_call'
     -- a not-ready operator says why; nobody else has a reason
-    WHEN ((p.state = 'not_ready') = (p.reason IS NOT NULL)) IS FALSE THEN 'presence_reason_iff_not_ready'
+    WHEN ((state = 'not_ready') = (reason IS NOT NULL)) IS FALSE THEN 'presence_reason_iff_not_ready'
     -- a logged-in operator has a device; a logged-out one has none
-    WHEN ((p.state = 'logged_out') = (p.device IS NULL)) IS FALSE THEN 'presence_device_iff_logged_in'
-    WHEN ((p.state = 'reserved') = (p.reserved_until IS NOT NULL)) IS FALSE THEN 'presence_reservation_has_deadline'
-    WHEN (p.calls_handled >= 0) IS FALSE THEN 'presence_calls_handled_check'
+    WHEN ((state = 'logged_out') = (device IS NULL)) IS FALSE THEN 'presence_device_iff_logged_in'
+    WHEN ((state = 'reserved') = (reserved_until IS NOT NULL)) IS FALSE THEN 'presence_reservation_has_deadline'
+    WHEN (calls_handled >= 0) IS FALSE THEN 'presence_calls_handled_check'
   END;
 BEGIN
   IF broken IS NOT NULL THEN
@@ -37,20 +45,24 @@ BEGIN
   RETURN true;
 END $$;
 
-CREATE FUNCTION calls_rules_hold(c calls) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+CREATE FUNCTION calls_rules_hold(offered_at timestamptz, queued_at timestamptz, answered_at timestamptz,
+                                 ended_at timestamptz, disposition call_disposition, operator_id bigint,
+                                 wait_seconds numeric, talk_seconds numeric, hold_seconds numeric,
+                                 wrap_up_seconds numeric)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   -- the first rule that is false (NULL passes, as in a CHECK)
   broken text := CASE
-    WHEN (c.queued_at >= c.offered_at) IS FALSE THEN 'calls_queued_after_offered'
-    WHEN (c.answered_at >= c.offered_at) IS FALSE THEN 'calls_answered_after_offered'
-    WHEN (c.ended_at >= c.offered_at) IS FALSE THEN 'calls_ended_after_offered'
-    WHEN (c.ended_at >= c.answered_at) IS FALSE THEN 'calls_ended_after_answered'
+    WHEN (queued_at >= offered_at) IS FALSE THEN 'calls_queued_after_offered'
+    WHEN (answered_at >= offered_at) IS FALSE THEN 'calls_answered_after_offered'
+    WHEN (ended_at >= offered_at) IS FALSE THEN 'calls_ended_after_offered'
+    WHEN (ended_at >= answered_at) IS FALSE THEN 'calls_ended_after_answered'
     -- a finished call says how it ended
-    WHEN ((c.ended_at IS NULL) = (c.disposition IS NULL)) IS FALSE THEN 'calls_finished_has_disposition'
-    WHEN (c.disposition IS DISTINCT FROM 'answered' OR c.answered_at IS NOT NULL) IS FALSE
+    WHEN ((ended_at IS NULL) = (disposition IS NULL)) IS FALSE THEN 'calls_finished_has_disposition'
+    WHEN (disposition IS DISTINCT FROM 'answered' OR answered_at IS NOT NULL) IS FALSE
       THEN 'calls_answered_disposition_was_answered'
-    WHEN (c.answered_at IS NULL OR c.operator_id IS NOT NULL) IS FALSE THEN 'calls_answered_has_operator'
-    WHEN (c.wait_seconds >= 0 AND c.talk_seconds >= 0 AND c.hold_seconds >= 0 AND c.wrap_up_seconds >= 0) IS FALSE
+    WHEN (answered_at IS NULL OR operator_id IS NOT NULL) IS FALSE THEN 'calls_answered_has_operator'
+    WHEN (wait_seconds >= 0 AND talk_seconds >= 0 AND hold_seconds >= 0 AND wrap_up_seconds >= 0) IS FALSE
       THEN 'calls_durations_not_negative'
   END;
 BEGIN
@@ -70,8 +82,14 @@ BEGIN
     EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
   END LOOP;
 END $$;
-ALTER TABLE presence ADD CONSTRAINT presence_rules CHECK (presence_rules_hold(presence.*));
-ALTER TABLE calls ADD CONSTRAINT calls_rules CHECK (calls_rules_hold(calls.*));
+-- NOT VALID: the rows already obey these rules (the constraints they replace held them to the
+-- same); validating would read every call record under an exclusive lock while other nodes
+-- wait to route.
+ALTER TABLE presence ADD CONSTRAINT presence_rules
+  CHECK (presence_rules_hold(state, current_call_id, reason, device, reserved_until, calls_handled)) NOT VALID;
+ALTER TABLE calls ADD CONSTRAINT calls_rules
+  CHECK (calls_rules_hold(offered_at, queued_at, answered_at, ended_at, disposition, operator_id, wait_seconds,
+                          talk_seconds, hold_seconds, wrap_up_seconds)) NOT VALID;
 
 ALTER TABLE presence ALTER CONSTRAINT presence_tenant_id_current_call_id_fkey DEFERRABLE INITIALLY DEFERRED;
 

@@ -113,13 +113,23 @@ TEST_F(Constraints, ABrokenRuleIsRefusedByName) {
   expect_broken_rule("UPDATE presence SET calls_handled = -1 WHERE operator_id = 1", "presence_calls_handled_check");
   expect_broken_rule("UPDATE calls SET queued_at = offered_at - interval '1 s' WHERE call_id = 1",
                      "calls_queued_after_offered");
+  expect_broken_rule("UPDATE calls SET answered_at = offered_at - interval '1 s', operator_id = 1 WHERE call_id = 1",
+                     "calls_answered_after_offered");
+  expect_broken_rule(
+      "UPDATE calls SET ended_at = offered_at - interval '1 s', disposition = 'abandoned_waiting' WHERE call_id = 1",
+      "calls_ended_after_offered");
+  expect_broken_rule(
+      "UPDATE calls SET answered_at = offered_at + interval '10 s', operator_id = 1, "
+      "ended_at = offered_at + interval '5 s', disposition = 'answered' WHERE call_id = 1",
+      "calls_ended_after_answered");
   expect_broken_rule("UPDATE calls SET ended_at = now() WHERE call_id = 1", "calls_finished_has_disposition");
   expect_broken_rule("UPDATE calls SET answered_at = now() WHERE call_id = 1", "calls_answered_has_operator");
   expect_broken_rule("UPDATE calls SET ended_at = now(), disposition = 'answered' WHERE call_id = 1",
                      "calls_answered_disposition_was_answered");
   expect_broken_rule("UPDATE calls SET talk_seconds = -1 WHERE call_id = 1", "calls_durations_not_negative");
-  // a rule that is NULL passes, as in a CHECK: no queue time yet
-  db_.exec("UPDATE calls SET queued_at = NULL WHERE call_id = 1");
+  // a rule that is NULL passes, as in a CHECK: ended, never answered (ended >= answered is NULL)
+  db_.exec("UPDATE calls SET ended_at = now(), disposition = 'abandoned_waiting' WHERE call_id = 2");
+  EXPECT_EQ(db_.scalar("SELECT disposition FROM calls WHERE call_id = 2"), "abandoned_waiting");
 }
 
 TEST_F(Constraints, RowsCannotPointIntoAnotherTenant) {
