@@ -73,15 +73,27 @@ BEGIN
   RETURN true;
 END $$;
 
-DO $$
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT conrelid::regclass AS tbl, conname FROM pg_constraint
-            WHERE contype = 'c' AND conrelid IN ('calls'::regclass, 'presence'::regclass) LOOP
-    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
-  END LOOP;
-END $$;
+-- The constraints of 0001 by name (the unnamed ones as PostgreSQL named them): a CHECK an admin
+-- added to these tables himself stays.
+ALTER TABLE presence
+  DROP CONSTRAINT presence_busy_has_call,
+  DROP CONSTRAINT presence_idle_has_no_call,
+  DROP CONSTRAINT presence_reason_iff_not_ready,
+  DROP CONSTRAINT presence_device_iff_logged_in,
+  DROP CONSTRAINT presence_reservation_has_deadline,
+  DROP CONSTRAINT presence_calls_handled_check;
+ALTER TABLE calls
+  DROP CONSTRAINT calls_check,
+  DROP CONSTRAINT calls_check1,
+  DROP CONSTRAINT calls_check2,
+  DROP CONSTRAINT calls_check3,
+  DROP CONSTRAINT calls_check4,
+  DROP CONSTRAINT calls_check5,
+  DROP CONSTRAINT calls_check6,
+  DROP CONSTRAINT calls_wait_seconds_check,
+  DROP CONSTRAINT calls_talk_seconds_check,
+  DROP CONSTRAINT calls_hold_seconds_check,
+  DROP CONSTRAINT calls_wrap_up_seconds_check;
 -- NOT VALID: the rows already obey these rules (the constraints they replace held them to the
 -- same); validating would read every call record under an exclusive lock while other nodes
 -- wait to route.
