@@ -34,7 +34,7 @@ trap cleanup EXIT
 
 scripts/pg start "$work/pg" >/dev/null
 url=$(scripts/pg url "$work/pg")
-echo "seeding with $bench_routing (10,000 operators; a few minutes)" >&2
+echo "seeding with $bench_routing (10,000 operators)" >&2
 kept=$(SWITCHBOARD_BENCH_DATABASE_URL=$url SWITCHBOARD_BENCH_KEEP=1 SWITCHBOARD_BENCH_OPERATORS=10000 \
   "$bench_routing" 2>&1 | sed -n 's/.*database kept: //p')
 [ -n "$kept" ] || { echo "bench_routing kept no database" >&2; exit 1; }
@@ -46,7 +46,8 @@ psql "$kept" -q -c "UPDATE presence SET state = 'ready', current_call_id = NULL,
                       WHERE state <> 'ready'" -c "VACUUM ANALYZE" >/dev/null
 scripts/pg stop "$work/pg" >/dev/null
 
-# N decisions as the single-user backend reads them (-j: a statement ends with ";" and a blank line)
+# N decisions as the single-user backend reads them (-j: a statement ends with ";" and a blank line);
+# the statement is offer_sql of src/store/routing_queries.cpp, the offers those of bench_routing
 decisions() {
   printf "PREPARE decide(text, text, text, int, text) AS SELECT d.*, p.customer, p.customer_read FROM offer_call(\$1, \$2, \$3, '800', jsonb_build_object('account', \$4::text, 'menu', \$5), 'bench', 60) d, checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p;\n\n"
   for i in $(seq 1 "$1"); do
@@ -65,7 +66,11 @@ instructions() {
     -c shared_preload_libraries= -c fsync=off "$database" <"$work/input-$1.sql" >"$run.log" 2>&1
   local served
   served=$(grep -c 'kind = "operator"' "$run.log" || true)
-  [ "$served" -eq "$1" ] || { echo "$served of $1 decisions reserved an operator, see $run.log" >&2; exit 1; }
+  if [ "$served" -ne "$1" ]; then
+    echo "$served of $1 decisions reserved an operator; the backend said:" >&2
+    tail -n 20 "$run.log" >&2
+    exit 1
+  fi
   sed -n 's/^totals: //p; s/^summary: //p' "$run.out" | head -1
   rm -rf "$run"
 }
