@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
@@ -67,7 +68,8 @@ struct options {
   int writes_pool_size = 1;
   int login_wave = 200;
   bool whole_ramp = false;
-  int generators_nice = 0;  // the PBX simulator's and the desktops' threads (this process)
+  int generators_nice = 0;   // the PBX simulator's and the desktops' threads (this process)
+  std::string samples_path;  // every call's latencies, when given
 };
 
 // Extension numbers and route point devices of the seeded call centre.
@@ -221,6 +223,24 @@ class recorder {
       if (c.pop_received) pop.add(*c.pop_received - c.request_sent);
     }
     counts = counts_[step];
+  }
+  // Every call's figures, in the order offered: when it was offered (seconds after `origin`), its
+  // step's rate, route and pop latency in ms (-1: none). Shows whether a tail is steady or comes
+  // in bursts (a vacuum, a timer).
+  void write_samples(const std::string& path, clock::time_point origin, const std::vector<double>& rates) {
+    std::lock_guard lock(m_);
+    std::vector<const call_timing*> ordered;
+    for (const auto& [seq, c] : calls_) ordered.push_back(&c);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto* a, const auto* b) { return a->request_sent < b->request_sent; });
+    std::ofstream out(path);
+    out << "# offered_s rate route_ms pop_ms\n";
+    const auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    for (const auto* c : ordered)
+      out << fmt::format("{:.4f} {} {:.3f} {:.3f}\n", ms(c->request_sent - origin) / 1000,
+                         c->step < static_cast<int>(rates.size()) ? rates[static_cast<std::size_t>(c->step)] : 0.0,
+                         c->select_received ? ms(*c->select_received - c->request_sent) : -1.0,
+                         c->pop_received ? ms(*c->pop_received - c->request_sent) : -1.0);
   }
 
  private:
@@ -499,6 +519,7 @@ int run(const options& o) {
   }
   std::vector<step_result> results;
   std::atomic<std::uint64_t> next_seq{1};
+  const auto ramp_started = clock::now();
   std::mt19937_64 random(42);
   print_header();
   for (std::size_t step = 0; step < o.rates.size(); ++step) {
@@ -680,6 +701,10 @@ int run(const options& o) {
                        r.pop_p50_ms, r.pop_p99_ms, r.select1_p50_ms, r.server_answer_p50_ms, r.server_answer_p99_ms,
                        r.server_decision_p50_ms, r.server_decision_p99_ms);
   fmt::print("figures written to {} and {}\n", o.json_path, tsv_path);
+  if (!o.samples_path.empty()) {
+    rec.write_samples(o.samples_path, ramp_started, o.rates);
+    fmt::print("every call's latencies written to {}\n", o.samples_path);
+  }
   return overlaps == 0 ? 0 : 2;
 }
 
@@ -718,6 +743,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--work-dir", o.work_dir, "config and logs of the started processes")->capture_default_str();
   cli.add_option("--json", o.json_path, "where the figures go")->capture_default_str();
+  cli.add_option("--samples", o.samples_path, "every call's offer time and route and pop latency, as columns");
   CLI11_PARSE(cli, argc, argv);
   if (o.database_url.empty()) {
     fmt::print(stderr, "switchboard-bench: no database: give --database-url or SWITCHBOARD_BENCH_DATABASE_URL\n");
