@@ -31,6 +31,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -404,7 +405,12 @@ void run(const std::string& admin_url, int operators, bool keep) {
 
   samples decided;
   int reserved = 0;
+  // SWITCHBOARD_BENCH_PACE_MS: decisions that many ms apart instead of back to back, as a call
+  // centre offers them: the backend's code and data are no longer in the CPU's caches
+  const char* pace_env = std::getenv("SWITCHBOARD_BENCH_PACE_MS");
+  const auto pace = std::chrono::milliseconds(pace_env ? std::atoi(pace_env) : 0);
   for (int i = 0; i < decisions; ++i) {
+    if (pace.count() > 0) std::this_thread::sleep_for(pace);
     const auto offer = offer_for(i);
     auto d = timed(loop, solo, decided, [&] { return store::offer_call(solo, offer); });
     if (!d) throw std::runtime_error(d.error().message());
