@@ -328,6 +328,9 @@ TEST_F(Reports, PresenceChangesAreLoggedAndLiveStatsReadThemNow) {
   EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1 AND state = 'not_ready'"), "3");
   db_.exec("UPDATE presence SET device = '2009' WHERE operator_id = 1");  // no change of state: no row
   EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1"), "9");
+  // the followed columns named but unchanged: the trigger runs (no WHEN clause since 0053), no row
+  db_.exec("UPDATE presence SET state = state, reason = reason, calls_handled = calls_handled WHERE operator_id = 1");
+  EXPECT_EQ(rows("SELECT count(*) FROM presence_history WHERE operator_id = 1"), "9");
 
   auto queues = live_queues(std::nullopt);  // now: the fixture's calls are history, the waiting calls are not
   ASSERT_EQ(queues.size(), 2u);

@@ -451,6 +451,32 @@ TEST(RoutingSql, PositionAndExpectedWaitFromRecentHandleTimesAndStaffing) {
   EXPECT_FALSE(unstaffed.expected_wait_seconds.has_value());
 }
 
+TEST(RoutingSql, RefreshedStaffingIsTheLiveCountForQueuesWithNoneOneOrSeveralSkills) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1});
+  const auto t = w.tenant("st");
+  const auto anyone = w.queue(t, "anyone");
+  const auto english = w.queue(t, "english", {{"english", 3}});
+  const auto both = w.queue(t, "both", {{"english", 1}, {"french", 2}});
+  const auto german = w.queue(t, "german", {{"german", 1}});
+  w.operator_(t, "a", {{"english", 5}, {"french", 2}});
+  w.operator_(t, "b", {{"english", 3}}, "wrap_up");
+  w.operator_(t, "c", {{"english", 2}, {"french", 5}});
+  w.operator_(t, "d", {{"french", 4}, {"german", 9}}, "not_ready");  // paused: staffs nothing
+  w.operator_(t, "e", {{"english", 9}, {"german", 9}}, "logged_out");
+  const auto other = w.tenant("st2");  // a queue without skills counts its own tenant only
+  const auto others = w.queue(other, "anyone");
+  w.operator_(other, "f", {});
+
+  EXPECT_EQ(sync(store::refresh_queue_stats(pool)).value(), 5);
+  const std::vector<std::pair<std::int64_t, std::string>> expected = {
+      {anyone, "3"}, {english, "2"}, {both, "2"}, {german, "0"}, {others, "1"}};
+  for (const auto& [queue, staffed] : expected) {
+    EXPECT_EQ(w.scalar("SELECT staffed FROM queue_stats WHERE queue_id = $1", queue), staffed) << queue;
+    EXPECT_EQ(w.scalar("SELECT queue_staffing_count($1)", queue), staffed) << queue;
+  }
+}
+
 TEST(RoutingSql, PickCallTakesTheBestCallHeMayServePriorityThenAge) {
   routing_world w;
   store::connection_pool pool({.url = w.url(), .size = 1});

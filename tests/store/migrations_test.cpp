@@ -55,6 +55,34 @@ TEST(Migrations, FailingMigrationRollsBackAndNamesItself) {
   EXPECT_EQ(db.scalar("SELECT to_regclass('half') IS NULL"), "t");  // the failed migration left nothing
 }
 
+// 0053 makes the default route_call an inlinable SQL function; an admin's own stays as he wrote it.
+TEST(Migrations, TheDefaultRouteCallIsReplacedButAnAdminsOwnIsKept) {
+  std::vector<store::migration> up_to_0052;
+  for (const auto& m : store::bundled_migrations())
+    if (m.version <= 52) up_to_0052.push_back(m);
+  const std::string language =
+      "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+      "WHERE p.oid = 'route_call(calls)'::regprocedure";
+
+  test_database untouched(false);
+  ASSERT_TRUE(store::migrate(untouched.url(), up_to_0052).has_value());
+  EXPECT_EQ(untouched.scalar(language), "plpgsql");
+  ASSERT_TRUE(store::migrate(untouched.url()).has_value());
+  EXPECT_EQ(untouched.scalar(language), "sql");
+
+  test_database customised(false);
+  ASSERT_TRUE(store::migrate(customised.url(), up_to_0052).has_value());
+  customised.exec(R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
+    BEGIN
+      RETURN ROW(NULL, 0, '{}'::jsonb, 'voicemail', NULL, 'the admin''s own')::route_target;
+    END $$)");
+  ASSERT_TRUE(store::migrate(customised.url()).has_value());
+  EXPECT_EQ(customised.scalar(language), "plpgsql");
+  EXPECT_NE(customised.scalar("SELECT prosrc FROM pg_proc WHERE oid = 'route_call(calls)'::regprocedure")
+                .find("the admin''s own"),
+            std::string::npos);
+}
+
 TEST(Migrations, UnreachableDatabaseIsAClearError) {
   auto outcome = store::migrate("postgresql:///nowhere?host=/nonexistent-dir&connect_timeout=1");
   ASSERT_FALSE(outcome.has_value());
