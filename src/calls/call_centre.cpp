@@ -118,6 +118,26 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 
   // ---- ordered database writes -------------------------------------------------------------
+  // An operator who went ready while a call is on his phone (a direct call, or a consultation,
+  // taken while he was not ready: presence could not follow it then) is busy with that call now,
+  // as if it had come while he was ready, so routing does not offer him another; he goes through
+  // wrap-up to ready when it ends. Answers whether there was such a call.
+  bool busy_on_his_phone(std::int64_t operator_id) {
+    const auto device = device_of_operator.find(operator_id);
+    if (device == device_of_operator.end()) return false;
+    const auto* c = tracker.call_at(device->second);
+    if (!c || !c->record_id || c->phase == call_phase::ended) return false;
+    const auto& d = device->second;
+    std::string busy = "talking";  // connected, or dialling out
+    if (c->ringing_at == d || (c->consulted == d && !c->consulted_answered))
+      busy = "ringing";
+    else if (c->talking_at == d && c->held_since)
+      busy = "held";
+    write(store::presence_move{.operator_id = operator_id, .from = {"ready"}, .to = busy, .call_id = c->record_id});
+    journal(*c, "ready_during_call", operator_id, d, {{"state", busy}});
+    return true;
+  }
+
   void write(store::call_write w) {
     queued_writes.push_back(std::move(w));
     if (queued_writes.size() == config.max_queued_writes)
@@ -863,6 +883,7 @@ void call_centre::follow_presence(std::int64_t operator_id, const std::string& s
     auto reload = [s]() { return s->load_devices(); };
     asio::co_spawn(s->loop, std::move(reload), asio::detached);
   }
+  if (st == "ready" && s->busy_on_his_phone(operator_id)) return;  // routing gets him when that call ends
   if (st == "ready" && s->router) {
     auto give = [s, operator_id]() -> asio::awaitable<void> { co_await s->router->operator_ready(operator_id); };
     asio::co_spawn(s->loop, std::move(give), asio::detached);

@@ -352,6 +352,52 @@ TEST_F(CallControl, ADirectCallToAnOperatorsExtensionHasItsRecord) {
   EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 1"), "1");
 }
 
+TEST_F(CallControl, AnOperatorWhoGoesReadyDuringADirectCallIsBusyWithItAndGetsTheNextCallOnlyAfterIt) {
+  const std::string alice =
+      "SELECT state || ',' || coalesce(current_call_id::text, '-') FROM presence "
+      "WHERE operator_id = 1";
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
+        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "ready,-"; }, 30s));
+        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::not_ready{.reason = "paperwork"})));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "not_ready,-"; }, 30s));
+        // A colleague's call straight to her phone while she is not ready: she takes it, still
+        // not ready (routing does not offer her anything anyway).
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555009", .dialled = "2001", .talk_time = 10min}).has_value());
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM calls") == 1 && settled(); }, 30s));
+        CO_ASSERT_TRUE(scalar(alice) == "not_ready,-");
+        // She clicks ready during it: busy with that call, not free for routing.
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::ready{})));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "talking,1"; }, 30s));
+        // A customer calls meanwhile: he waits; her busy phone is not selected.
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "5000", .talk_time = 10min}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 30s));
+        CO_ASSERT_TRUE(scalar(alice) == "talking,1");
+        // The direct call ends: wrap-up, then ready, and the waiting customer is hers.
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "talking,2"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return centre_->counters().calls_ended == 2 && settled() && scalar(alice) == "ready,-"; }, 60s));
+        co_await collect_offers();
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT string_agg(dialled || ':' || operator_id || ':' || disposition, ',' ORDER BY call_id) "
+                   "FROM calls"),
+            "2001:1:answered,5000:1:answered");
+  EXPECT_EQ(scalar(presence_history_sql(1)),
+            "not_ready,ready,not_ready,ready,talking,wrap_up,ready,reserved,ringing,talking,wrap_up,ready");
+  EXPECT_EQ(scalar("SELECT detail->>'state' FROM call_events WHERE call_id = 1 AND kind = 'ready_during_call'"),
+            "talking");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
 TEST_F(CallControl, ADecisionLaterThanTheRouteTimeoutIsUndoneAndItsRecordClosedWithTheCall) {
   testing::run_coroutine(
       loop_,
