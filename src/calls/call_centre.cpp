@@ -117,11 +117,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     for (auto& q : *loaded) queues[q.queue_id] = std::move(q);
   }
 
-  // ---- ordered database writes -------------------------------------------------------------
   // An operator who went ready while a call is on his phone (a direct call, or a consultation,
   // taken while he was not ready: presence could not follow it then) is busy with that call now,
-  // as if it had come while he was ready, so routing does not offer him another; he goes through
-  // wrap-up to ready when it ends. Answers whether there was such a call.
+  // as if it had come while he was ready, so routing does not offer him another; its end frees
+  // him as usual (wrap-up after a customer's call). Answers whether there was such a call.
   bool busy_on_his_phone(std::int64_t operator_id) {
     const auto device = device_of_operator.find(operator_id);
     if (device == device_of_operator.end()) return false;
@@ -138,6 +137,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     return true;
   }
 
+  // ---- ordered database writes -------------------------------------------------------------
   void write(store::call_write w) {
     queued_writes.push_back(std::move(w));
     if (queued_writes.size() == config.max_queued_writes)
