@@ -365,7 +365,7 @@ TEST_F(CallControl, AnOperatorWhoGoesReadyDuringADirectCallIsBusyWithItAndGetsTh
         CO_ASSERT_TRUE(co_await phone_known("2001"));
         CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::not_ready{.reason = "paperwork"})));
         CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "not_ready,-"; }, 30s));
-        // A colleague's call straight to her phone while she is not ready: she takes it, still
+        // A call dialled straight to her extension while she is not ready: she takes it, still
         // not ready (routing does not offer her anything anyway).
         CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555009", .dialled = "2001", .talk_time = 10min}).has_value());
         CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
