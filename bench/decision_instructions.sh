@@ -9,6 +9,9 @@
 #
 #   bench/decision_instructions.sh build/rel/bench/bench_routing [experiment.sql] [N1] [N2]
 #   SWITCHBOARD_BENCH_WITHOUT=0052 bench/decision_instructions.sh ...   (a migration left out)
+#   DECISION_FUNCTION=offer_call_fast DECISION_QUEUE_STEP=5 bench/decision_instructions.sh ... \
+#     bench/experiments/one_statement_decision.sql   (another decision function, called the same
+#     way, on every 5th queue only: the seed's longest-idle queues)
 #
 # Needs valgrind and PostgreSQL's server binaries; run as root (the backend runs as postgres) or as
 # the user who owns the cluster. Figures in docs/benchmarks.md ("## Routing").
@@ -49,9 +52,10 @@ scripts/pg stop "$work/pg" >/dev/null
 # N decisions as the single-user backend reads them (-j: a statement ends with ";" and a blank line);
 # the statement is offer_sql of src/store/routing_queries.cpp, the offers those of bench_routing
 decisions() {
-  printf "PREPARE decide(text, text, text, int, text) AS SELECT d.*, p.customer, p.customer_read FROM offer_call(\$1, \$2, \$3, '800', jsonb_build_object('account', \$4::text, 'menu', \$5), 'bench', 60) d, checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p;\n\n"
+  printf "PREPARE decide(text, text, text, int, text) AS SELECT d.*, p.customer, p.customer_read FROM ${DECISION_FUNCTION:-offer_call}(\$1, \$2, \$3, '800', jsonb_build_object('account', \$4::text, 'menu', \$5), 'bench', 60) d, checked_screen_pop(CASE WHEN d.kind = 'operator' THEN d.call_id END) p;\n\n"
   for i in $(seq 1 "$1"); do
-    local q=$(((i * 7) % 50 + 1))
+    local step=${DECISION_QUEUE_STEP:-1}
+    local q=$((((i * 7) % (50 / step)) * step + step))
     printf "EXECUTE decide('rp%d', 'cg-%d', '+1%d', %d, '%d');\n\n" $q "$i" $(((i * 7919) % 10000 + 1)) "$i" $q
   done
 }
