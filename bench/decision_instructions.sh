@@ -12,6 +12,9 @@
 #   DECISION_FUNCTION=offer_call_fast DECISION_QUEUE_STEP=5 bench/decision_instructions.sh ... \
 #     bench/experiments/one_statement_decision.sql   (another decision function, called the same
 #     way, on every 5th queue only: the seed's longest-idle queues)
+#   DECISION_CALLGRIND_DIR=/tmp/cg bench/decision_instructions.sh ...   (keeps the two callgrind
+#     profiles as callgrind.N1.out and callgrind.N2.out there, for callgrind_annotate: the
+#     difference of a function's inclusive count divided by N2 - N1 is its share of one decision)
 #
 # Needs valgrind and PostgreSQL's server binaries; run as root (the backend runs as postgres) or as
 # the user who owns the cluster. Figures in docs/benchmarks.md ("## Routing").
@@ -76,6 +79,10 @@ instructions() {
     exit 1
   fi
   sed -n 's/^totals: //p; s/^summary: //p' "$run.out" | head -1
+  if [ -n "${DECISION_CALLGRIND_DIR:-}" ]; then
+    mkdir -p "$DECISION_CALLGRIND_DIR"
+    cp "$run.out" "$DECISION_CALLGRIND_DIR/callgrind.$1.out"
+  fi
   rm -rf "$run"
 }
 
