@@ -93,6 +93,64 @@ TEST(RoutingSql, EachStrategyPicksItsOperatorAndBreaksTiesByOperatorId) {
   }
 }
 
+// A call needing several skills (the queue's two, or the queue's and those a rule adds, the
+// higher level winning for a skill named by both) goes only to an operator who has every one at
+// its level, whatever the strategy ranks first: the first skill is the index walk, the others are
+// tested on each candidate.
+TEST(RoutingSql, ACallNeedingSeveralSkillsGoesOnlyToAnOperatorWithAllOfThemInEveryStrategy) {
+  routing_world w;
+  store::connection_pool pool({.url = w.url(), .size = 1});
+  int n = 0;
+  for (const char* strategy : {"longest_idle", "fewest_calls", "best_skill", "round_robin", "sticky"}) {
+    SCOPED_TRACE(strategy);
+    const auto t = w.tenant("several" + std::to_string(++n));
+    const auto q =
+        w.queue(t, "billing", {{"english", 3}, {"billing", 2}}, "strategy = '" + std::string(strategy) + "'");
+    w.route_point(t, "rp-several" + std::to_string(n), q);
+    // longest idle first, lowest ids first: everyone ranked before "both" lacks one of the two
+    for (const auto& [login, skills, idle] : std::vector<std::tuple<std::string, testing::skill_levels, int>>{
+             {"english_only", {{"english", 9}}, 90},
+             {"billing_too_low", {{"english", 9}, {"billing", 1}}, 80},
+             {"both", {{"english", 3}, {"billing", 2}}, 10},
+             {"billing_only", {{"billing", 9}}, 100}}) {
+      const auto id = w.operator_(t, login, skills);
+      w.exec("UPDATE presence SET last_call_ended = now() - make_interval(mins => $2) WHERE operator_id = $1", id,
+             idle);
+    }
+    const auto first = decide(pool, offer_at("rp-several" + std::to_string(n)));
+    ASSERT_EQ(first.kind, route_kind::operator_reserved) << first.reason;
+    EXPECT_EQ(w.login_of(first.operator_id), "both");
+    EXPECT_EQ(decide(pool, offer_at("rp-several" + std::to_string(n))).kind, route_kind::queued);
+  }
+
+  // skills a rule adds: Spanish besides the queue's English; English at 6 where the queue asks 3
+  const auto t = w.tenant("rule-skills");
+  const auto q = w.queue(t, "support", {{"english", 3}});
+  w.route_point(t, "rp-rule-skills", q);
+  const auto rule = [&](int order, const char* lang, const char* skill, int level) {
+    const auto id = w.exec(
+                         "INSERT INTO routing_rules (tenant_id, rule_order, ivr_match, queue_id) "
+                         "VALUES ($1, $2, jsonb_build_object('lang', $3::text), $4) RETURNING rule_id",
+                         t, order, lang, q)
+                        .at(0)[0]
+                        .as<std::int64_t>();
+    w.exec("INSERT INTO routing_rule_skills (tenant_id, rule_id, skill_id, min_level) VALUES ($1, $2, $3, $4)", t, id,
+           w.skill(t, skill), level);
+  };
+  rule(10, "es", "spanish", 2);
+  rule(20, "en+", "english", 6);
+  const auto english = w.operator_(t, "english", {{"english", 5}});
+  const auto spanish = w.operator_(t, "spanish", {{"english", 3}, {"spanish", 2}});
+  const auto senior = w.operator_(t, "senior", {{"english", 7}});
+  w.exec("UPDATE presence SET last_call_ended = now() - make_interval(mins => 100 - operator_id::int % 100)");
+  const auto in_spanish = decide(pool, offer_at("rp-rule-skills", "+100", {{"lang", "es"}}));
+  EXPECT_EQ(in_spanish.operator_id, spanish) << in_spanish.reason;
+  const auto senior_english = decide(pool, offer_at("rp-rule-skills", "+100", {{"lang", "en+"}}));
+  EXPECT_EQ(senior_english.operator_id, senior) << senior_english.reason;
+  const auto plain = decide(pool, offer_at("rp-rule-skills", "+100", {{"lang", "en"}}));
+  EXPECT_EQ(plain.operator_id, english) << plain.reason;
+}
+
 TEST(RoutingSql, RoundRobinGoesAroundInOperatorIdOrder) {
   routing_world w;
   store::connection_pool pool({.url = w.url(), .size = 1});

@@ -55,32 +55,47 @@ TEST(Migrations, FailingMigrationRollsBackAndNamesItself) {
   EXPECT_EQ(db.scalar("SELECT to_regclass('half') IS NULL"), "t");  // the failed migration left nothing
 }
 
-// 0053 makes the default route_call an inlinable SQL function; an admin's own stays as he wrote it.
-TEST(Migrations, TheDefaultRouteCallIsReplacedButAnAdminsOwnIsKept) {
-  std::vector<store::migration> up_to_0052;
+// Migration `version` replaces the default `function` (its new body contains `new_marker`); one
+// an admin replaced before it (`admins_own`, a CREATE OR REPLACE whose body contains "the admin's
+// own") stays as he wrote it.
+void expect_default_replaced_and_admins_own_kept(int version, const std::string& function,
+                                                 const std::string& new_marker, const std::string& admins_own) {
+  std::vector<store::migration> before;
   for (const auto& m : store::bundled_migrations())
-    if (m.version <= 52) up_to_0052.push_back(m);
-  const std::string language =
-      "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
-      "WHERE p.oid = 'route_call(calls)'::regprocedure";
+    if (m.version < version) before.push_back(m);
+  const std::string body = "SELECT prosrc FROM pg_proc WHERE oid = '" + function + "'::regprocedure";
 
   test_database untouched(false);
-  ASSERT_TRUE(store::migrate(untouched.url(), up_to_0052).has_value());
-  EXPECT_EQ(untouched.scalar(language), "plpgsql");
+  ASSERT_TRUE(store::migrate(untouched.url(), before).has_value());
+  EXPECT_EQ(untouched.scalar(body).find(new_marker), std::string::npos);
   ASSERT_TRUE(store::migrate(untouched.url()).has_value());
-  EXPECT_EQ(untouched.scalar(language), "sql");
+  EXPECT_NE(untouched.scalar(body).find(new_marker), std::string::npos) << untouched.scalar(body);
 
   test_database customised(false);
-  ASSERT_TRUE(store::migrate(customised.url(), up_to_0052).has_value());
-  customised.exec(R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
+  ASSERT_TRUE(store::migrate(customised.url(), before).has_value());
+  customised.exec(admins_own);
+  ASSERT_TRUE(store::migrate(customised.url()).has_value());
+  EXPECT_NE(customised.scalar(body).find("the admin''s own"), std::string::npos) << customised.scalar(body);
+}
+
+// 0053 makes the default route_call an inlinable SQL function.
+TEST(Migrations, TheDefaultRouteCallIsReplacedButAnAdminsOwnIsKept) {
+  expect_default_replaced_and_admins_own_kept(
+      53, "route_call(calls)", "SELECT route_call_by_rules(c)",
+      R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
     BEGIN
       RETURN ROW(NULL, 0, '{}'::jsonb, 'voicemail', NULL, 'the admin''s own')::route_target;
     END $$)");
-  ASSERT_TRUE(store::migrate(customised.url()).has_value());
-  EXPECT_EQ(customised.scalar(language), "plpgsql");
-  EXPECT_NE(customised.scalar("SELECT prosrc FROM pg_proc WHERE oid = 'route_call(calls)'::regprocedure")
-                .find("the admin''s own"),
-            std::string::npos);
+}
+
+// 0055 names a rule's skills without a hash join in the default route_call_by_rules.
+TEST(Migrations, TheDefaultRouteCallByRulesIsReplacedButAnAdminsOwnIsKept) {
+  expect_default_replaced_and_admins_own_kept(
+      55, "route_call_by_rules(calls)", "SELECT s.name FROM skills s WHERE s.skill_id = rs.skill_id",
+      R"(CREATE OR REPLACE FUNCTION route_call_by_rules(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
+    BEGIN
+      RETURN ROW(NULL, 0, '{}'::jsonb, 'voicemail', NULL, 'the admin''s own')::route_target;
+    END $$)");
 }
 
 TEST(Migrations, UnreachableDatabaseIsAClearError) {
