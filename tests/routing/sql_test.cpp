@@ -550,6 +550,12 @@ TEST(RoutingSql, PickCallTakesTheBestCallHeMayServePriorityThenAge) {
   const auto not_for_him = decide(pool, offer_at("rp-f"));
   const auto new_urgent = decide(pool, offer_at("rp-u"));
   const auto op = w.operator_(t, "a", {{"english", 5}});
+  // an operator of a tenant where nobody waits gets nothing (and 0056 returns before any lock)
+  const auto elsewhere = w.operator_(w.tenant("pc-other"), "b", {{"english", 5}});
+  const auto nothing = sync(store::pick_call(pool, elsewhere, std::chrono::seconds(10)));
+  ASSERT_TRUE(nothing.has_value());
+  EXPECT_FALSE(nothing->has_value());
+  EXPECT_EQ(w.scalar("SELECT state::text FROM presence WHERE operator_id = $1", elsewhere), "ready");
   std::vector<std::int64_t> taken;
   for (int i = 0; i < 3; ++i) {
     auto picked = sync(store::pick_call(pool, op, std::chrono::seconds(10)));

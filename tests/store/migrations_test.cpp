@@ -98,6 +98,17 @@ TEST(Migrations, TheDefaultRouteCallByRulesIsReplacedButAnAdminsOwnIsKept) {
     END $$)");
 }
 
+// 0056 makes the default pick_call return at once when nobody waits in the operator's tenant.
+TEST(Migrations, TheDefaultPickCallIsReplacedButAnAdminsOwnIsKept) {
+  expect_default_replaced_and_admins_own_kept(
+      56, "pick_call(bigint, integer)", "IF NOT EXISTS (SELECT 1 FROM waiting_calls wc",
+      R"(CREATE OR REPLACE FUNCTION pick_call(p_operator_id bigint, p_reserve_seconds integer DEFAULT 10)
+    RETURNS TABLE (call_id bigint, queue_id bigint, device text) LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE NOTICE 'the admin''s own';
+    END $$)");
+}
+
 TEST(Migrations, UnreachableDatabaseIsAClearError) {
   auto outcome = store::migrate("postgresql:///nowhere?host=/nonexistent-dir&connect_timeout=1");
   ASSERT_FALSE(outcome.has_value());
