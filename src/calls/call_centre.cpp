@@ -62,6 +62,15 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // record is closed with the real end when the decision comes.
   std::unordered_map<pbx::call_id, tracked_call> ended_unrecorded;
   std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
+  // Consultations that went on after the held caller left, by the pbx call id they began with:
+  // both operators stay busy on them, and the one who consulted owes the caller's record its
+  // wrap-up, which starts when the consultation frees him.
+  struct kept_consultation {
+    std::int64_t consulting = 0;  // 0 once his wrap-up started
+    std::int64_t record = 0;      // the caller's
+    std::chrono::seconds wrap_up{0};
+  };
+  std::unordered_map<pbx::call_id, kept_consultation> kept_consultations;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
 
@@ -521,9 +530,18 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         }
         break;
       }
-      case call_update::kind::operator_left:
+      case call_update::kind::operator_left: {
         stop_timer(no_answer_timers, op);
-        if (op && c.record_id && internal(c)) {
+        const auto kept = kept_consultations.find(c.first_pbx_id);
+        if (kept != kept_consultations.end() && op && op == kept->second.consulting && kept->second.record) {
+          // Off the phone at last: the wrap-up of the caller who left during the consultation.
+          write(store::presence_move{.operator_id = op,
+                                     .from = {"talking", "held", "ringing"},
+                                     .to = "wrap_up",
+                                     .call_id = kept->second.record});
+          start_wrap_up(op, kept->second.record, kept->second.wrap_up);
+          kept->second.consulting = 0;
+        } else if (op && (c.record_id || kept != kept_consultations.end()) && internal(c)) {
           // A call between colleagues: no wrap-up.
           write(store::presence_move{.operator_id = op, .from = {"talking", "held", "ringing"}, .to = "ready"});
         } else if (op && c.record_id) {
@@ -536,6 +554,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         }
         notify_desk(op, c, desk::call_state::ended);
         break;
+      }
       case call_update::kind::ring_cancelled:
         stop_timer(no_answer_timers, op);
         if (op) write(store::presence_move{.operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
@@ -555,7 +574,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         break;
       case call_update::kind::dialling:
         if (op && c.record_id) {
-          write(store::presence_move{.operator_id = op, .from = {"ready"}, .to = "talking", .call_id = c.record_id});
+          // (on a kept consultation he is talking already, with the caller's call as his)
+          write(store::presence_move{.operator_id = op,
+                                     .from = {kept_consultations.count(c.first_pbx_id) ? "talking" : "ready"},
+                                     .to = "talking",
+                                     .call_id = c.record_id});
           journal(c, "dialling", op, u.device, {{"to", c.dialled}});
         }
         notify_desk(op, c, desk::call_state::talking);
@@ -584,8 +607,21 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         if (c.phase == call_phase::held && c.talking_at)
           notify_desk(operator_at(*c.talking_at), c, desk::call_state::held);
         break;
+      case call_update::kind::consult_kept:
+        // He handled the caller's call (counted now, as at any end) and talks on with whom he
+        // consulted, on a call of its own; both desktops are done with the caller's call.
+        if (op && c.record_id)
+          write(store::presence_move{
+              .operator_id = op, .from = {"talking", "held"}, .to = "talking", .call_finished = true});
+        kept_consultations[u.other] = {
+            .consulting = op, .record = c.record_id, .wrap_up = std::chrono::seconds(wrap_up_seconds_for(c.pbx_id))};
+        journal(c, "consultation_kept", op, u.device, {{"to", c.consulted_number}});
+        notify_desk(op, c, desk::call_state::ended);
+        if (c.consulted) notify_desk(operator_at(*c.consulted), c, desk::call_state::ended);
+        break;
       case call_update::kind::ended: {
         ++counters.calls_ended;
+        kept_consultations.erase(c.first_pbx_id);
         if (!c.record_id) keep_unrecorded(c);
         if (c.record_id) {
           write(store::call_finished{.call_id = c.record_id,
@@ -786,8 +822,14 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
             if (!end_wrap_up(who.operator_id)) co_return error{errc::state_not_allowed, "not in wrap-up"};
             co_return result<void>{};
           } else if constexpr (std::is_same_v<T, desk::req::disposition>) {
-            if (!who.call_id) co_return error{errc::call_unknown, "no call to set a disposition on"};
-            write(store::call_wrap_up_code{.call_id = *who.call_id, .code = cmd.code, .notes = cmd.notes});
+            // In wrap-up, the call he wraps up: after a consultation that outlived its caller, the
+            // caller's, not the consultation his desktop heard of last.
+            const auto wrapping = wrap_up_call.find(who.operator_id);
+            const auto call = who.state == "wrap_up" && wrapping != wrap_up_call.end()
+                                  ? std::optional<std::int64_t>(wrapping->second)
+                                  : who.call_id;
+            if (!call) co_return error{errc::call_unknown, "no call to set a disposition on"};
+            write(store::call_wrap_up_code{.call_id = *call, .code = cmd.code, .notes = cmd.notes});
             co_return result<void>{};
           } else if constexpr (std::is_same_v<T, desk::req::dial>) {
             auto made = co_await link.execute(pbx::make_call{.from = who.device, .to = cmd.number});

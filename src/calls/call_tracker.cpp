@@ -101,6 +101,7 @@ bool call_tracker::link_consultation(const pbx::call_id& call, const pbx::device
   for (auto& [id, main] : calls_) {
     if (main.phase == call_phase::held && main.talking_at == calling) {
       main.consultation = call;
+      main.consulted_number = reached;
       main.phase = call_phase::consulting;
       consultation_of_[call] = id;
       out.push_back({call_update::kind::consultation, main, calling, reached});
@@ -117,13 +118,52 @@ void call_tracker::end_consultation(tracked_call& main, std::vector<call_update>
   const auto consulted = main.consulted.value_or("");
   main.consulted.reset();
   main.consulted_answered = false;
+  main.consulted_number.clear();
   out.push_back({call_update::kind::consult_left, main, consulted, {}});
+}
+
+void call_tracker::keep_consultation(tracked_call& main, time_point now, std::vector<call_update>& out) {
+  const auto consultation = *main.consultation;
+  const auto consulting = *main.talking_at;
+  out.push_back({call_update::kind::consult_kept, main, consulting, consultation});
+  consultation_of_.erase(consultation);
+  auto& kept = open(consultation, now);  // (`main` stays valid: the map's nodes do not move)
+  kept.direct = true;
+  kept.dialled_by = consulting;
+  kept.caller = consulting;
+  kept.dialled = main.consulted_number;
+  kept.phase = call_phase::ringing;
+  kept.live.insert(consulting);
+  if (!main.consulted_number.empty()) kept.live.insert(main.consulted_number);
+  out.push_back({call_update::kind::direct, kept, consulting, {}});
+  out.push_back({call_update::kind::dialling, kept, consulting, {}});
+  if (main.consulted && !main.consulted_answered) {
+    kept.ringing_at = main.consulted;
+    out.push_back({call_update::kind::ringing, kept, *main.consulted, {}});
+  } else if (main.consulted_answered) {
+    // The colleague talks on it; an outside party's answer has the operator talking on his own call.
+    const auto talking = main.consulted.value_or(consulting);
+    kept.talking_at = talking;
+    kept.answered_at = now;
+    kept.operators.push_back(talking);
+    kept.phase = call_phase::talking;
+    out.push_back({call_update::kind::answered, kept, talking, {}});
+  }
+  main.consultation.reset();
+  main.consulted.reset();
+  main.consulted_answered = false;
+  main.consulted_number.clear();
+  main.phase = call_phase::held;
 }
 
 void call_tracker::consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
                                       std::vector<call_update>& out) {
   auto* main = main_call(consultation);
-  if (!main || !is_operator_device(device) || main->talking_at == device) return;
+  if (!main || main->talking_at == device) return;
+  if (!is_operator_device(device)) {
+    if (answered && device == main->consulted_number) main->consulted_answered = true;  // an outside party
+    return;
+  }
   if (!answered && !main->consulted) {
     main->consulted = device;
     out.push_back({call_update::kind::consult_ringing, *main, device, {}});
@@ -194,6 +234,7 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
   c->consultation.reset();
   c->consulted.reset();  // the consulted party is in the call now
   c->consulted_answered = false;
+  c->consulted_number.clear();
   consultation_of_.erase(primary);
   if (secondary) consultation_of_.erase(*secondary);
 
@@ -213,6 +254,8 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
     if (c->talking_at == mover_device) {
       c->talking_at.reset();
       out.push_back({call_update::kind::operator_left, *c, mover_device, {}});
+    } else if (c->dialled_by == mover_device) {
+      out.push_back({call_update::kind::operator_left, *c, mover_device, {}});  // he placed it, and hands it on
     }
     if (is_operator_device(target_device)) c->talking_at = target_device;
   } else if (is_operator_device(target_device) && c->talking_at != target_device) {
@@ -240,7 +283,10 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
 void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_update>& out) {
   stop_hold(c, now);
   if (c.ringing_at) out.push_back({call_update::kind::ring_cancelled, c, *c.ringing_at, {}});
-  if (c.talking_at) out.push_back({call_update::kind::operator_left, c, *c.talking_at, {}});
+  if (c.talking_at && c.consultation)
+    keep_consultation(c, now, out);  // the caller left while held for a consultation: the PBX keeps it
+  else if (c.talking_at)
+    out.push_back({call_update::kind::operator_left, c, *c.talking_at, {}});
   for (const auto& device : c.conferenced) out.push_back({call_update::kind::operator_left, c, device, {}});
   c.conferenced.clear();
   if (c.dialled_by && c.talking_at != c.dialled_by && c.live.count(*c.dialled_by))
@@ -278,12 +324,15 @@ void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_poi
     out.push_back({call_update::kind::ring_cancelled, c, device, {}});
   } else if (c.talking_at == device) {
     stop_hold(c, now);
+    // He dropped the caller he held for a consultation: he is still on that one.
+    const bool consulting = c.consultation.has_value();
+    if (consulting) keep_consultation(c, now, out);
     c.talking_at.reset();
     if (!c.conferenced.empty()) {  // the conference goes on with the next operator
       c.talking_at = c.conferenced.front();
       c.conferenced.erase(c.conferenced.begin());
     }
-    out.push_back({call_update::kind::operator_left, c, device, {}});
+    if (!consulting) out.push_back({call_update::kind::operator_left, c, device, {}});
   } else if (auto it = std::find(c.conferenced.begin(), c.conferenced.end(), device); it != c.conferenced.end()) {
     c.conferenced.erase(it);
     out.push_back({call_update::kind::operator_left, c, device, {}});

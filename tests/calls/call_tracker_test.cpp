@@ -44,6 +44,11 @@ class CallTracker : public ::testing::Test {
   pbx::event established(const pbx::call_id& call, const pbx::device_id& at_device) {
     return pbx::call_established{.connection = {call, at_device}, .answering = pbx::party::known(at_device)};
   }
+  // Operator `from` dials `to` (a call of his own, or a consultation while he holds one).
+  pbx::event originated(const pbx::call_id& call, const pbx::device_id& from, const std::string& to) {
+    return pbx::call_originated{
+        .connection = {call, from}, .calling = pbx::party::known(from), .called = pbx::party::known(to)};
+  }
   pbx::event cleared(const pbx::call_id& call, const pbx::device_id& device) {
     return pbx::connection_cleared{.connection = {call, device}, .releasing = pbx::party::known(device)};
   }
@@ -210,9 +215,7 @@ TEST_F(CallTracker, DirectCallToAnOperatorIsTracked) {
 }
 
 TEST_F(CallTracker, AnOperatorsOutgoingCallKeepsHimBusyUntilHeHangsUp) {
-  auto originated = pbx::call_originated{
-      .connection = {"O1", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("+4930777")};
-  EXPECT_EQ(feed(originated, 0s), (std::vector{kind::direct, kind::dialling}));
+  EXPECT_EQ(feed(originated("O1", "2001", "+4930777"), 0s), (std::vector{kind::direct, kind::dialling}));
   EXPECT_EQ(last_[1].device, "2001");
   EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "O1");
   EXPECT_EQ(feed(delivered("O1", "+4930777", "2001"), 1s), std::vector<kind>{});
@@ -229,20 +232,14 @@ TEST_F(CallTracker, AnOperatorsOutgoingCallKeepsHimBusyUntilHeHangsUp) {
 }
 
 TEST_F(CallTracker, AnUnansweredOutgoingCallEndsAbandoned) {
-  feed(
-      pbx::call_originated{
-          .connection = {"O2", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("+4930777")},
-      0s);
+  feed(originated("O2", "2001", "+4930777"), 0s);
   feed(delivered("O2", "+4930777", "2001"), 1s);
   EXPECT_EQ(feed(cleared("O2", "2001"), 20s), (std::vector{kind::operator_left, kind::ended}));
   EXPECT_EQ(ended_call().disposition, call_disposition::abandoned_ringing);
 }
 
 TEST_F(CallTracker, ACallBetweenTwoOperatorsBusiesBoth) {
-  feed(
-      pbx::call_originated{
-          .connection = {"I1", "2001"}, .calling = pbx::party::known("2001"), .called = pbx::party::known("2002")},
-      0s);
+  feed(originated("I1", "2001", "2002"), 0s);
   EXPECT_EQ(feed(delivered("I1", "2002", "2001"), 1s), std::vector{kind::ringing});
   EXPECT_EQ(feed(established("I1", "2002"), 3s), std::vector{kind::answered});
   EXPECT_EQ(last_[0].device, "2002");
@@ -257,16 +254,102 @@ TEST_F(CallTracker, AConsultationSeenFromItsOriginatedEventIsNotAnOutgoingCall) 
   feed(delivered("C1", "2001"), 0s);
   feed(established("C1", "2001"), 1s);
   feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
-  EXPECT_EQ(feed(pbx::call_originated{.connection = {"C2", "2001"},
-                                      .calling = pbx::party::known("2001"),
-                                      .called = pbx::party::known("2002")},
-                 6s),
-            std::vector{kind::consultation});
+  EXPECT_EQ(feed(originated("C2", "2001", "2002"), 6s), std::vector{kind::consultation});
   EXPECT_EQ(feed(delivered("C2", "2002", "2001"), 6s), std::vector{kind::consult_ringing});
   EXPECT_EQ(tracker_.open_calls(), 1u);
-  // The caller hangs up while the specialist is consulted: both operators are released.
+  // The caller hangs up while the specialist's phone rings: the consultation goes on (it rings).
   EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 7s),
-            (std::vector{kind::operator_left, kind::consult_left, kind::ended}));
+            (std::vector{kind::consult_kept, kind::direct, kind::dialling, kind::ringing, kind::ended}));
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "C2");
+}
+
+// The caller held for a consultation leaves: the PBX keeps the consultation call.
+class ConsultationKept : public CallTracker {
+ protected:
+  // Alice (2001) holds C1 and consults `to` on C2, which answers when `answered`.
+  void consulting(const pbx::device_id& to, bool answered) {
+    offer("C1", 0s);
+    tracker_.set_record_id("C1", 42);
+    feed(pbx::call_diverted{.connection = {"C1", "5000"}}, 0s);
+    feed(delivered("C1", "2001"), 0s);
+    feed(established("C1", "2001"), 1s);
+    feed(pbx::call_held{.connection = {"C1", "2001"}}, 5s);
+    feed(delivered("C2", to, "2001"), 6s);
+    if (answered) feed(established("C2", to), 7s);
+  }
+};
+
+TEST_F(ConsultationKept, TheCallerWhoHangsUpEndsHisCallAndTheConsultationGoesOnAsACallAliceMade) {
+  consulting("2002", true);
+  EXPECT_EQ(feed(cleared("C1", "+4930555001"), 30s),
+            (std::vector{kind::consult_kept, kind::direct, kind::dialling, kind::answered, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[0].other, "C2");
+  EXPECT_EQ(last_[0].call.consulted, "2002");  // as it was when he left
+  EXPECT_EQ(last_[3].device, "2002");
+  const auto& ended = ended_call();
+  EXPECT_EQ(ended.pbx_id, "C1");
+  EXPECT_EQ(ended.disposition, call_disposition::answered);
+  EXPECT_EQ(ended.held_total, 25s);
+  EXPECT_EQ(ended.operators, std::vector<pbx::device_id>{"2001"});
+  // C2 is a call of its own between the two, which neither leaves for routing.
+  const auto* kept = tracker_.find("C2");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_TRUE(kept->direct);
+  EXPECT_EQ(kept->record_id, 0);
+  EXPECT_EQ(kept->dialled_by, "2001");
+  EXPECT_EQ(kept->caller + ">" + kept->dialled, "2001>2002");
+  EXPECT_EQ(kept->talking_at, "2002");
+  EXPECT_EQ(kept->phase, call_phase::talking);
+  EXPECT_EQ(kept->answered_at, t0_ + 30s);
+  EXPECT_EQ(tracker_.call_at("2001"), kept);
+  EXPECT_EQ(tracker_.call_at("2002"), kept);
+  // The PBX's end of C1 changes nothing more; C2 ends when either hangs up, freeing both.
+  EXPECT_EQ(feed(cleared("C1", "2001"), 30s), std::vector<kind>{});
+  EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 30s), std::vector<kind>{});
+  EXPECT_EQ(feed(cleared("C2", "2002"), 90s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2002");
+  EXPECT_EQ(last_[1].device, "2001");
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+  EXPECT_EQ(ended_call().first_pbx_id, "C2");
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+TEST_F(ConsultationKept, AliceDroppingTheHeldCallerIsOnTheConsultationStillRinging) {
+  consulting("2002", false);
+  EXPECT_EQ(feed(cleared("C1", "2001"), 10s),
+            (std::vector{kind::consult_kept, kind::direct, kind::dialling, kind::ringing, kind::ended}));
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+  EXPECT_EQ(tracker_.call_at("2002")->ringing_at, "2002");
+  EXPECT_EQ(feed(established("C2", "2002"), 12s), std::vector{kind::answered});
+  EXPECT_EQ(feed(cleared("C2", "2001"), 40s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[1].device, "2002");
+}
+
+TEST_F(ConsultationKept, AConsultationOfAnOutsideNumberIsAlicesOwnCallOnceAnswered) {
+  consulting("+4930777", true);
+  EXPECT_EQ(feed(pbx::call_cleared{.call = "C1"}, 20s),
+            (std::vector{kind::consult_kept, kind::direct, kind::dialling, kind::answered, kind::ended}));
+  EXPECT_EQ(last_[3].device, "2001");
+  EXPECT_EQ(tracker_.call_at("2001")->dialled, "+4930777");
+  EXPECT_EQ(feed(cleared("C2", "+4930777"), 50s), (std::vector{kind::operator_left, kind::ended}));
+}
+
+TEST_F(CallTracker, TheOperatorWhoPlacedACallAndTransfersItLeavesIt) {
+  feed(originated("I1", "2001", "2002"), 0s);
+  feed(delivered("I1", "2002", "2001"), 1s);
+  feed(established("I1", "2002"), 3s);
+  auto transfer = pbx::call_transferred{
+      .primary_old_call = "I1",
+      .transferring = pbx::party::known("2001"),
+      .transferred_to = pbx::party::known("+4930777"),
+      .connections = {{pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I2", "2002"}, pbx::party::known("2002")},
+                      {std::nullopt, pbx::connection_id{"I2", "+4930777"}, pbx::party::known("+4930777")}}};
+  EXPECT_EQ(feed(transfer, 9s), (std::vector{kind::operator_left, kind::transferred}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I2");
 }
 
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {

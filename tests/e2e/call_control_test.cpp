@@ -49,11 +49,31 @@ class CallControl : public e2e::end_to_end {
     co_return co_await phone_known("2002");
   }
 
-  // The call is over, every write applied, and both operators are ready again after wrap-up.
-  awaitable<bool> all_done() {
+  // Alice consults bob about Miller's call, bob's phone answers, and Miller hangs up while held:
+  // the PBX keeps the consultation, here a call of its own (record 2) that keeps both busy.
+  awaitable<bool> miller_leaves_while_alice_consults_bob() {
+    if (!co_await alice_talks_to_miller()) co_return false;
+    if (!co_await bob_is_ready()) co_return false;
+    if (!ok(co_await at("alice").client->request(desk::req::consult{.number = "2002"}))) co_return false;
+    if (!co_await until_call(at("bob"), call_state::talking)) co_return false;
+    if (!co_await wait_until([&] { return presence_of_both() == "held,1;talking,1"; }, 30s)) co_return false;
+    const auto at_alice = sim_->model().calls_at("2001");  // Miller's call, then the consultation
+    if (at_alice.size() != 2u || !sim_->hang_up(at_alice[0])) co_return false;
+    co_return co_await wait_until([&] { return presence_of_both() == "talking,2;talking,2"; }, 30s);
+  }
+
+  // Each operator's presence state and current call: "state,call;state,call".
+  std::string presence_of_both() const {
+    return scalar(
+        "SELECT string_agg(state || ',' || coalesce(current_call_id::text, '-'), ';' ORDER BY operator_id) "
+        "FROM presence");
+  }
+
+  // The calls are over, every write applied, and the operators are ready again after wrap-up.
+  awaitable<bool> all_done(std::uint64_t calls = 1) {
     co_return co_await wait_until(
         [&] {
-          return centre_->counters().calls_ended == 1 && settled() &&
+          return centre_->counters().calls_ended == calls && settled() &&
                  count("SELECT count(*) FROM presence WHERE state = 'ready'") ==
                      static_cast<std::int64_t>(desktops_.size());
         },
@@ -257,12 +277,7 @@ TEST_F(CallControl, TheConsultedSpecialistIsBusyUntilHeHangsUpAndOnlyThenGetsThe
         CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::retrieve{})));
         CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
         CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
-        CO_ASSERT_TRUE(co_await wait_until(
-            [&] {
-              return centre_->counters().calls_ended == 2 && settled() &&
-                     count("SELECT count(*) FROM presence WHERE state = 'ready'") == 2;
-            },
-            60s));
+        CO_ASSERT_TRUE(co_await all_done(2));
         co_await collect_offers();
       },
       180s);
@@ -277,6 +292,98 @@ TEST_F(CallControl, TheConsultedSpecialistIsBusyUntilHeHangsUpAndOnlyThenGetsThe
   EXPECT_EQ(scalar(presence_history_sql(2)),
             "not_ready,ready,ringing,talking,ready,reserved,ringing,talking,wrap_up,ready");
   EXPECT_EQ(scalar("SELECT calls_handled FROM presence WHERE operator_id = 2"), "1");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+TEST_F(CallControl, ACustomerWhoHangsUpDuringAConsultationLeavesBothOperatorsBusyUntilTheConsultationEnds) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await miller_leaves_while_alice_consults_bob());
+        // Miller's record ended; at the PBX alice and bob still talk on the consultation.
+        CO_ASSERT_TRUE(scalar("SELECT disposition || ',' || (ended_at IS NOT NULL) FROM calls WHERE call_id = 1") ==
+                       "answered,true");
+        const auto at_alice = sim_->model().calls_at("2001");
+        CO_ASSERT_TRUE(at_alice.size() == 1u && sim_->model().calls_at("2002") == at_alice);
+        // A customer calls meanwhile: he waits; neither busy phone is selected.
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555002", .dialled = "5000", .talk_time = 2s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return count("SELECT count(*) FROM waiting_calls") == 1; }, 30s));
+        CO_ASSERT_TRUE(presence_of_both() == "talking,2;talking,2");
+        // Bob hangs up: the consultation ends, both are free as the rules say, and one of them
+        // gets the waiting customer.
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM calls WHERE call_id = 3 AND answered_at IS NOT NULL") == 1; },
+            30s));
+        CO_ASSERT_TRUE(co_await all_done(3));
+        co_await collect_offers();
+      },
+      180s);
+
+  // Miller's call, answered by alice; the consultation that outlived it, an internal call alice
+  // placed and bob answered; the waiting customer's call, answered by one of them.
+  EXPECT_EQ(scalar("SELECT string_agg(direction || ':' || caller || ':' || dialled || ':' || operator_id || ':' || "
+                   "disposition, ',' ORDER BY call_id) FROM calls WHERE call_id IN (1, 2)"),
+            "inbound:+4930555001:5000:1:answered,internal:2001:2002:2:answered");
+  const auto third =
+      scalar("SELECT coalesce((SELECT operator_id || ':' || disposition FROM calls WHERE call_id = 3), 'none')");
+  ASSERT_TRUE(third == "1:answered" || third == "2:answered") << third;
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events WHERE call_id = 1 AND kind LIKE "
+                   "'consultation%'"),
+            "consultation,consultation_ringing,consultation_answered,consultation_kept");
+  // Alice: held for the consultation, talking on it once Miller left, then the wrap-up of
+  // Miller's call; bob: talking on the consultation until he hung up, then ready (no wrap-up
+  // after a call between colleagues).
+  const std::string next_call = ",reserved,ringing,talking,wrap_up,ready";
+  EXPECT_EQ(scalar(presence_history_sql(1)),
+            "not_ready,ready,reserved,ringing,talking,held,talking,wrap_up,ready" + (third[0] == '1' ? next_call : ""));
+  EXPECT_EQ(scalar(presence_history_sql(2)),
+            "not_ready,ready,ringing,talking,ready" + (third[0] == '2' ? next_call : ""));
+  EXPECT_EQ(scalar("SELECT string_agg((wrap_up_seconds IS NOT NULL)::text, ',' ORDER BY call_id) FROM calls "
+                   "WHERE call_id IN (1, 2)"),
+            "true,false");
+  EXPECT_EQ(scalar("SELECT string_agg(calls_handled::text, ',' ORDER BY operator_id) FROM presence"),
+            third[0] == '1' ? "2,0" : "1,1");
+  // Each desktop was done with Miller's call when he left, then followed the consultation's call.
+  EXPECT_EQ(story(at("alice"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::held,
+                                                call_state::consulting, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("alice"), 2), (std::vector{call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), 2), (std::vector{call_state::talking, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// The same call centre with a minute of wrap-up: the operator ends it from his desktop.
+class CallControlWithLongWrapUp : public CallControl {
+ protected:
+  void SetUp() override {
+    std::string seed = seed_sql;
+    const std::string one_second = "'longest_idle', 1)";
+    seed.replace(seed.find(one_second), one_second.size(), "'longest_idle', 60)");
+    start(seed, {.phones = phones, .route_points = {"5000"}, .default_device = "2099", .auto_answer = 300ms});
+  }
+};
+
+TEST_F(CallControlWithLongWrapUp, AfterAConsultationThatOutlivedItsCallerTheOperatorWrapsUpTheCallersCall) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await miller_leaves_while_alice_consults_bob());
+        // Alice ends the consultation: her wrap-up is Miller's call's, and so is her disposition.
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_state(at("alice"), "wrap_up"));
+        CO_ASSERT_TRUE(
+            ok(co_await at("alice").client->request(desk::req::disposition{.code = "callback", .notes = "asked bob"})));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::end_wrap_up{})));
+        CO_ASSERT_TRUE(co_await all_done(2));
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT string_agg(coalesce(wrap_up_code || ':' || notes, '-') || ':' || "
+                   "(wrap_up_seconds IS NOT NULL), ',' ORDER BY call_id) FROM calls"),
+            "callback:asked bob:true,-:false");
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,reserved,ringing,talking,held,talking,wrap_up,ready");
+  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready,ringing,talking,ready");
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 

@@ -56,7 +56,8 @@ struct tracked_call {
   bool found_in_snapshot = false;            // adopted from a snapshot: what came before is not known here
   std::optional<pbx::device_id> dialled_by;  // the operator device that placed it
   std::optional<pbx::device_id> consulted;   // the operator device the open consultation reached
-  bool consulted_answered = false;           // ... and it answered
+  bool consulted_answered = false;           // ... and it answered (or the outside party it dialled did)
+  pbx::device_id consulted_number;           // what the open consultation dialled, an operator or not
   bool delivered_elsewhere = false;          // the PBX sent it to a non-operator device by itself
   bool transferred = false;
   std::unordered_set<pbx::device_id> live;  // devices with a connection in the call now
@@ -88,6 +89,9 @@ struct call_update {
     consult_answered,  // `device` answered the consultation
     consult_left,      // the consultation ended without a transfer or conference; `device`: the
                        // consulted operator ("" when not an operator)
+    consult_kept,      // the held caller left during the consultation (`call` as it was then): the
+                       // PBX keeps the consultation call `other`, which goes on as a call `device`
+                       // placed (`direct` and the rest follow); he is off this call, not off the phone
     found,             // a call this tracker did not know is at operator `device` (a snapshot
                        // after a restart): the owner finds or makes its record
     ended              // the call is over; the record is complete
@@ -148,6 +152,9 @@ class call_tracker {
                          std::vector<call_update>& out);
   // The consultation of `main` ended without a transfer or conference.
   void end_consultation(tracked_call& main, std::vector<call_update>& out);
+  // `main` ends (or its operator leaves it) while he consults: the PBX keeps the consultation
+  // call, which is tracked from now on as a call of its own that he placed.
+  void keep_consultation(tracked_call& main, time_point now, std::vector<call_update>& out);
   // A connection of a consultation call: the consulted operator's ringing and answer.
   void consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
                           std::vector<call_update>& out);
