@@ -9,6 +9,9 @@
 --   a waiting call pay it too).
 -- * offer_call reads the queue's skills alone when the rule asked for none, instead of merging
 --   them with the rule's in a six-node statement (-46k).
+-- * reserve_operator tries a sticky queue's last operator only when one index probe finds him
+--   ready with the first skill, instead of starting the whole reservation to find he is not
+--   (-53k for such a decision in the bench).
 -- * route_call_by_rules names the rule's skills with a lookup per skill instead of a hash join
 --   that is started even when the rule has no skills (-21k), unless an administrator has replaced
 --   0017's function with his own (kept as it is, as 0053 does for route_call).
@@ -27,7 +30,8 @@ BEGIN
                                            AND os.level >= r.min_level));
 END $$;
 
--- As in 0016; the skills after the first are tested by operator_has_skills.
+-- As in 0016; the skills after the first are tested by operator_has_skills, the sticky operator
+-- probed first.
 CREATE OR REPLACE FUNCTION reserve_operator(p_call_id bigint, p_tenant_id bigint, p_queue queues, p_skill_ids bigint[],
                                             p_levels smallint[], p_until timestamptz, p_sticky bigint)
 RETURNS TABLE (operator_id bigint, device text) LANGUAGE plpgsql
@@ -48,19 +52,24 @@ BEGIN
                                   WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.level >= v_level) THEN
     RETURN;
   END IF;
+  -- the sticky operator first, if he is ready with the first skill (one index probe: the
+  -- reservation's nine plan nodes are started only when he may be free)
   IF p_queue.strategy = 'sticky' AND p_sticky IS NOT NULL THEN
-    WITH candidate AS (
-      SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
-       WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.operator_id = p_sticky
-         AND rs.level >= v_level AND p.state = 'ready'
-         AND operator_has_skills(p.operator_id, v_ids, v_levels)
-       FOR UPDATE OF p SKIP LOCKED)
-    UPDATE presence p SET state = 'reserved', current_call_id = p_call_id, reserved_until = p_until, since = now()
-      FROM candidate c WHERE p.operator_id = c.operator_id
-    RETURNING p.operator_id, p.device INTO v_chosen, v_device;
-    IF v_chosen IS NOT NULL THEN
-      RETURN QUERY SELECT v_chosen, v_device;
-      RETURN;
+    IF EXISTS (SELECT 1 FROM ready_skills rs
+                WHERE rs.operator_id = p_sticky AND rs.skill_id = v_skill AND rs.level >= v_level) THEN
+      WITH candidate AS (
+        SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
+         WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.operator_id = p_sticky
+           AND rs.level >= v_level AND p.state = 'ready'
+           AND operator_has_skills(p.operator_id, v_ids, v_levels)
+         FOR UPDATE OF p SKIP LOCKED)
+      UPDATE presence p SET state = 'reserved', current_call_id = p_call_id, reserved_until = p_until, since = now()
+        FROM candidate c WHERE p.operator_id = c.operator_id
+      RETURNING p.operator_id, p.device INTO v_chosen, v_device;
+      IF v_chosen IS NOT NULL THEN
+        RETURN QUERY SELECT v_chosen, v_device;
+        RETURN;
+      END IF;
     END IF;
     -- the sticky operator is not free: longest idle
   END IF;
