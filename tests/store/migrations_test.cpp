@@ -78,24 +78,25 @@ void expect_default_replaced_and_admins_own_kept(int version, const std::string&
   EXPECT_NE(customised.scalar(body).find("the admin''s own"), std::string::npos) << customised.scalar(body);
 }
 
-// 0053 makes the default route_call an inlinable SQL function.
-TEST(Migrations, TheDefaultRouteCallIsReplacedButAnAdminsOwnIsKept) {
-  expect_default_replaced_and_admins_own_kept(
-      53, "route_call(calls)", "SELECT route_call_by_rules(c)",
-      R"(CREATE OR REPLACE FUNCTION route_call(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
+// An admin's own rules as code: every call to voicemail.
+std::string admins_own_routing(const std::string& function) {
+  return "CREATE OR REPLACE FUNCTION " + function + R"((c calls) RETURNS route_target LANGUAGE plpgsql AS $$
     BEGIN
       RETURN ROW(NULL, 0, '{}'::jsonb, 'voicemail', NULL, 'the admin''s own')::route_target;
-    END $$)");
+    END $$)";
+}
+
+// 0053 makes the default route_call an inlinable SQL function.
+TEST(Migrations, TheDefaultRouteCallIsReplacedButAnAdminsOwnIsKept) {
+  expect_default_replaced_and_admins_own_kept(53, "route_call(calls)", "SELECT route_call_by_rules(c)",
+                                              admins_own_routing("route_call"));
 }
 
 // 0055 names a rule's skills without a hash join in the default route_call_by_rules.
 TEST(Migrations, TheDefaultRouteCallByRulesIsReplacedButAnAdminsOwnIsKept) {
-  expect_default_replaced_and_admins_own_kept(
-      55, "route_call_by_rules(calls)", "SELECT s.name FROM skills s WHERE s.skill_id = rs.skill_id",
-      R"(CREATE OR REPLACE FUNCTION route_call_by_rules(c calls) RETURNS route_target LANGUAGE plpgsql AS $$
-    BEGIN
-      RETURN ROW(NULL, 0, '{}'::jsonb, 'voicemail', NULL, 'the admin''s own')::route_target;
-    END $$)");
+  expect_default_replaced_and_admins_own_kept(55, "route_call_by_rules(calls)",
+                                              "SELECT s.name FROM skills s WHERE s.skill_id = rs.skill_id",
+                                              admins_own_routing("route_call_by_rules"));
 }
 
 // 0056 makes the default pick_call return at once when nobody waits in the operator's tenant.
