@@ -3,10 +3,9 @@
 -- subplans that never run included, at every execution (~15-25k instructions a node): a
 -- decision costs what its plans have in nodes, not what its statements do (merging statements
 -- was measured to save nothing). Same decisions:
--- * reserve_operator tests the skills beyond the first through operator_has_skills(), which
---   returns at once for the common call that needs one skill, instead of an anti-join and a
---   subplan started on every call (-40k instructions a decision; pick_call and every re-check of
---   a waiting call pay it too).
+-- (Not done: the test of the skills beyond the first as a PL/pgSQL function that returns at once
+-- for a one-skill call saved 40k a decision but cost ~15 us instead of ~4 us per candidate it
+-- rejects: a call needing two skills that walks 2,000 holders of the first took 31 ms, not 8.)
 -- * offer_call reads the queue's skills alone when the rule asked for none, instead of merging
 --   them with the rule's in a six-node statement (-46k).
 -- * reserve_operator tries a sticky queue's last operator only when one index probe finds him
@@ -16,22 +15,7 @@
 --   that is started even when the rule has no skills (-21k), unless an administrator has replaced
 --   0017's function with his own (kept as it is, as 0053 does for route_call).
 
--- True when operator p_operator_id has every skill of p_skill_ids at least at its level in
--- p_levels; at once for none (a call that needs one skill: reserve_operator's index walk has it).
-CREATE FUNCTION operator_has_skills(p_operator_id bigint, p_skill_ids bigint[], p_levels smallint[])
-RETURNS boolean LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  IF cardinality(p_skill_ids) = 0 THEN
-    RETURN true;
-  END IF;
-  RETURN NOT EXISTS (SELECT 1 FROM unnest(p_skill_ids, p_levels) AS r(skill_id, min_level)
-                      WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
-                                         WHERE os.operator_id = p_operator_id AND os.skill_id = r.skill_id
-                                           AND os.level >= r.min_level));
-END $$;
-
--- As in 0016; the skills after the first are tested by operator_has_skills, the sticky operator
--- probed first.
+-- As in 0016; the sticky operator probed first.
 CREATE OR REPLACE FUNCTION reserve_operator(p_call_id bigint, p_tenant_id bigint, p_queue queues, p_skill_ids bigint[],
                                             p_levels smallint[], p_until timestamptz, p_sticky bigint)
 RETURNS TABLE (operator_id bigint, device text) LANGUAGE plpgsql
@@ -61,7 +45,10 @@ BEGIN
         SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
          WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.operator_id = p_sticky
            AND rs.level >= v_level AND p.state = 'ready'
-           AND operator_has_skills(p.operator_id, v_ids, v_levels)
+           AND NOT EXISTS (SELECT 1 FROM unnest(v_ids, v_levels) AS r(skill_id, min_level)
+                            WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
+                                               WHERE os.operator_id = p.operator_id AND os.skill_id = r.skill_id
+                                                 AND os.level >= r.min_level))
          FOR UPDATE OF p SKIP LOCKED)
       UPDATE presence p SET state = 'reserved', current_call_id = p_call_id, reserved_until = p_until, since = now()
         FROM candidate c WHERE p.operator_id = c.operator_id
@@ -77,7 +64,10 @@ BEGIN
     WITH candidate AS (
       SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
        WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.level >= v_level AND p.state = 'ready'
-         AND operator_has_skills(p.operator_id, v_ids, v_levels)
+         AND NOT EXISTS (SELECT 1 FROM unnest(v_ids, v_levels) AS r(skill_id, min_level)
+                          WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
+                                             WHERE os.operator_id = p.operator_id AND os.skill_id = r.skill_id
+                                               AND os.level >= r.min_level))
        ORDER BY rs.last_call_ended NULLS FIRST, rs.operator_id
        LIMIT 1
        FOR UPDATE OF p SKIP LOCKED)
@@ -88,7 +78,10 @@ BEGIN
     WITH candidate AS (
       SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
        WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.level >= v_level AND p.state = 'ready'
-         AND operator_has_skills(p.operator_id, v_ids, v_levels)
+         AND NOT EXISTS (SELECT 1 FROM unnest(v_ids, v_levels) AS r(skill_id, min_level)
+                          WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
+                                             WHERE os.operator_id = p.operator_id AND os.skill_id = r.skill_id
+                                               AND os.level >= r.min_level))
        ORDER BY rs.calls_handled, rs.last_call_ended NULLS FIRST, rs.operator_id
        LIMIT 1
        FOR UPDATE OF p SKIP LOCKED)
@@ -99,7 +92,10 @@ BEGIN
     WITH candidate AS (
       SELECT p.operator_id FROM ready_skills rs JOIN presence p ON p.operator_id = rs.operator_id
        WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.level >= v_level AND p.state = 'ready'
-         AND operator_has_skills(p.operator_id, v_ids, v_levels)
+         AND NOT EXISTS (SELECT 1 FROM unnest(v_ids, v_levels) AS r(skill_id, min_level)
+                          WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
+                                             WHERE os.operator_id = p.operator_id AND os.skill_id = r.skill_id
+                                               AND os.level >= r.min_level))
        ORDER BY rs.level DESC, rs.last_call_ended NULLS FIRST, rs.operator_id
        LIMIT 1
        FOR UPDATE OF p SKIP LOCKED)
@@ -115,7 +111,10 @@ BEGIN
          WHERE rs.tenant_id = p_tenant_id AND rs.skill_id = v_skill AND rs.operator_id > v_from
            AND p.operator_id > v_from  -- a generic plan may merge-join presence in id order: from the pointer
            AND rs.level >= v_level AND p.state = 'ready'
-           AND operator_has_skills(p.operator_id, v_ids, v_levels)
+           AND NOT EXISTS (SELECT 1 FROM unnest(v_ids, v_levels) AS r(skill_id, min_level)
+                            WHERE NOT EXISTS (SELECT 1 FROM operator_skills os
+                                               WHERE os.operator_id = p.operator_id AND os.skill_id = r.skill_id
+                                                 AND os.level >= r.min_level))
          ORDER BY rs.operator_id
          LIMIT 1
          FOR UPDATE OF p SKIP LOCKED)
