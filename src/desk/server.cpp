@@ -335,7 +335,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     ev.pending_not_ready.reset();
     if (!same(seen, ev)) {
       seen = ev;
-      broadcast(p.tenant_id, serialise(server_message{operator_from(p)}));
+      // encoded only for someone: most presence changes happen with no supervisor watching
+      if (supervisors.contains(p.tenant_id)) broadcast(p.tenant_id, serialise(server_message{operator_from(p)}));
     }
     if (a && a->pending_not_ready && (p.state == "ready" || p.state == "wrap_up"))
       asio::co_spawn(loop, apply_pending(a), asio::detached);
