@@ -7,7 +7,6 @@
 #include "switchboard/metrics/metrics.hpp"
 #include "switchboard/routing/steps.hpp"
 #include "switchboard/store/listener.hpp"
-#include "switchboard/store/loop_lane.hpp"
 #include "switchboard/store/routing_queries.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -72,9 +71,6 @@ struct router::state : std::enable_shared_from_this<router::state> {
         blocking(std::move(b)),
         pool(p.lane(store::pool_lane::routing)),
         general_lane(p),
-        on_loop(p.config().routing_size > 0
-                    ? std::make_unique<store::loop_lane>(loop, blocking, p, p.config().routing_size)
-                    : nullptr),
         sink(s),
         config(std::move(c)),
         counters(m),
@@ -85,14 +81,6 @@ struct router::state : std::enable_shared_from_this<router::state> {
   asio::any_io_executor blocking;
   store::connection_pool& pool;          // decisions: the routing lane
   store::connection_pool& general_lane;  // queue figures and timers
-  // With connections of its own (routing_size > 0), the router's decisions, picks and their undoing
-  // run on the loop itself (no hand-off to a worker thread and back); else on the general lane.
-  std::unique_ptr<store::loop_lane> on_loop;
-
-  template <class Statement>
-  auto on_lane(Statement statement) {
-    return on_loop ? statement(*on_loop) : statement(pool);
-  }
   decision_sink& sink;
   router_config config;
   metrics::registry* counters;  // none: nothing is counted
@@ -138,13 +126,11 @@ struct router::state : std::enable_shared_from_this<router::state> {
     if (!late) co_return;  // nothing was written
     if (late->call_id) sink.adopt_late_record({call.pbx_call_id, late->call_id});
     if (late->kind == store::route_kind::operator_reserved) {
-      auto released = co_await on_lane(
-          [&](auto& lane) { return store::release_reservation(lane, late->operator_id, late->call_id); });
+      auto released = co_await store::release_reservation(pool, late->operator_id, late->call_id);
       log->warn("call {}: decision came after the fallback; operator {} released ({})", call.pbx_call_id,
                 late->operator_id, released ? "ok" : released.error().message());
     } else if (late->kind == store::route_kind::queued) {
-      auto withdrawn = co_await on_lane(
-          [&](auto& lane) { return store::withdraw_waiting_call(lane, late->call_id, "answered with the fallback"); });
+      auto withdrawn = co_await store::withdraw_waiting_call(pool, late->call_id, "answered with the fallback");
       log->warn("call {}: decision came after the fallback; withdrawn from queue {} ({})", call.pbx_call_id,
                 late->queue_id, withdrawn ? "ok" : withdrawn.error().message());
     }
@@ -156,10 +142,9 @@ struct router::state : std::enable_shared_from_this<router::state> {
     result<store::route_decision> outcome = error{errc::internal, "not decided"};
     const auto asked = steady_clock::now();
     if (record)
-      outcome = co_await self->on_lane(
-          [&](auto& lane) { return store::reroute_call(lane, record, offer.node, offer.reservation); });
+      outcome = co_await store::reroute_call(self->pool, record, offer.node, offer.reservation);
     else
-      outcome = co_await self->on_lane([&](auto& lane) { return store::offer_call(lane, offer); });
+      outcome = co_await store::offer_call(self->pool, offer);
     if (self->counters) self->counters->route_decided(steady_clock::now() - asked);
     if (pending->abandoned) {
       co_await self->undo_late(outcome, call);
@@ -180,7 +165,9 @@ struct router::state : std::enable_shared_from_this<router::state> {
     auto pending = std::make_shared<pending_decision>(loop);
     pending->deadline.expires_after(config.route_timeout);
     asio::co_spawn(loop, decide(self, pending, std::move(offer), call, record), asio::detached);
-    co_await pending->deadline.async_wait(use_tuple);
+    // The decision may be in before this coroutine gets to its wait (its cancel() then finds no
+    // waiter, and the answer would wait for the whole route timeout): wait only for one still out.
+    if (!pending->outcome) co_await pending->deadline.async_wait(use_tuple);
     if (!pending->outcome) {
       pending->abandoned = true;
       fallback(call, "no decision within routing.route_timeout (" + std::to_string(config.route_timeout.count()) +
@@ -231,14 +218,12 @@ struct router::state : std::enable_shared_from_this<router::state> {
       it = self->waiting.find(call_id);
       if (self->stopped || it == self->waiting.end() || it->second.timer != timer) co_return;
 
-      auto checked = co_await self->on_lane(
-          [&](auto& lane) { return store::recheck_waiting_call(lane, call_id, self->config.reservation_timeout); });
+      auto checked = co_await store::recheck_waiting_call(self->pool, call_id, self->config.reservation_timeout);
       it = self->waiting.find(call_id);
       if (self->stopped || it == self->waiting.end()) {
         // ended while we asked: give back an operator reserved for a call that is gone
         if (checked && checked->kind == store::route_kind::operator_reserved)
-          (void)co_await self->on_lane(
-              [&](auto& lane) { return store::release_reservation(lane, checked->operator_id, call_id); });
+          (void)co_await store::release_reservation(self->pool, checked->operator_id, call_id);
         co_return;
       }
       if (!checked) {
@@ -273,8 +258,7 @@ struct router::state : std::enable_shared_from_this<router::state> {
 
   asio::awaitable<void> operator_ready(std::int64_t operator_id) {
     auto self = shared_from_this();
-    auto picked =
-        co_await on_lane([&](auto& lane) { return store::pick_call(lane, operator_id, config.reservation_timeout); });
+    auto picked = co_await store::pick_call(pool, operator_id, config.reservation_timeout);
     if (!picked) {
       log->error("operator {} is ready but pick_call failed: {}", operator_id, picked.error().message());
       co_return;
@@ -403,8 +387,7 @@ asio::awaitable<void> router::operator_ready(std::int64_t operator_id) { return 
 asio::awaitable<void> router::call_ended(std::int64_t call_id) {
   auto s = state_;
   s->forget(call_id);
-  auto withdrawn =
-      co_await s->on_lane([&](auto& lane) { return store::withdraw_waiting_call(lane, call_id, "call ended"); });
+  auto withdrawn = co_await store::withdraw_waiting_call(s->pool, call_id, "call ended");
   if (!withdrawn) s->log->warn("call {} ended but was not withdrawn: {}", call_id, withdrawn.error().message());
 }
 

@@ -3,7 +3,6 @@
 #include "switchboard/store/routing_queries.hpp"
 
 #include "prepared.hpp"
-#include "switchboard/store/loop_lane.hpp"
 #include "switchboard/store/pool.hpp"
 
 #include <fmt/format.h>
@@ -40,32 +39,12 @@ pqxx::result exec_prepared(pqxx::connection& conn, const char* name, const char*
   return detail::exec_prepared_in(tx, conn, name, sql, std::forward<Args>(args)...);
 }
 
-// Runs one statement on either kind of lane and reads its rows with `read` (called with a
-// pqxx::result or a pg_result: the parsers below take both).
-template <class Read, class... Args>
-auto query(connection_pool& pool, const char* name, const char* sql, Read read, Args... args)
-    -> boost::asio::awaitable<result<std::invoke_result_t<Read&, const pqxx::result&>>> {
-  return pool.run(
-      [name, sql, read, args...](pqxx::connection& conn) { return read(exec_prepared(conn, name, sql, args...)); });
-}
-
-template <class Read, class... Args>
-auto query(loop_lane& lane, const char* name, const char* sql, Read read, Args... args)
-    -> boost::asio::awaitable<result<std::invoke_result_t<Read&, const pqxx::result&>>> {
-  auto rows = co_await lane.exec_prepared(name, sql, args...);
-  if (!rows) co_return rows.error();
-  try {
-    co_return read(*rows);
-  } catch (const std::exception& e) {
-    co_return error{errc::db_query_failed, e.what()};
-  }
-}
-
 // A statement whose one row, one column answer is a boolean.
-template <class Lane, class... Args>
-boost::asio::awaitable<result<bool>> flag(Lane& lane, const char* name, const char* sql, Args... args) {
-  return query(
-      lane, name, sql, [](const auto& rows) { return rows.at(0)[0].template as<bool>(); }, args...);
+template <class... Args>
+boost::asio::awaitable<result<bool>> flag(connection_pool& pool, const char* name, const char* sql, Args... args) {
+  return pool.run([name, sql, args...](pqxx::connection& conn) {
+    return exec_prepared(conn, name, sql, args...).at(0)[0].template as<bool>();
+  });
 }
 
 route_kind kind_from(const std::string& text) {
@@ -78,25 +57,22 @@ route_kind kind_from(const std::string& text) {
 }
 
 // The customer columns that checked_screen_pop adds to a decision's row.
-template <class Row>
-void read_pop(const Row& row, bool& customer_read, std::optional<std::string>& customer) {
-  customer_read = row["customer_read"].template as<bool>(false);
-  if (customer_read && !row["customer"].is_null()) customer = row["customer"].template as<std::string>();
+void read_pop(const pqxx::row& row, bool& customer_read, std::optional<std::string>& customer) {
+  customer_read = row["customer_read"].as<bool>(false);
+  if (customer_read && !row["customer"].is_null()) customer = row["customer"].as<std::string>();
 }
 
-template <class Row>
-route_decision decision_from(const Row& row) {
+route_decision decision_from(const pqxx::row& row) {
   route_decision d;
-  d.call_id = row["call_id"].template as<std::int64_t>(0);
-  d.kind = kind_from(row["kind"].template as<std::string>(""));
-  d.operator_id = row["operator_id"].template as<std::int64_t>(0);
-  d.device = row["device"].template as<std::string>("");
-  d.queue_id = row["queue_id"].template as<std::int64_t>(0);
-  d.position = row["queue_position"].template as<int>(0);
-  if (!row["expected_wait_seconds"].is_null())
-    d.expected_wait_seconds = row["expected_wait_seconds"].template as<int>();
-  d.destination = row["destination"].template as<std::string>("");
-  d.reason = row["reason"].template as<std::string>("");
+  d.call_id = row["call_id"].as<std::int64_t>(0);
+  d.kind = kind_from(row["kind"].as<std::string>(""));
+  d.operator_id = row["operator_id"].as<std::int64_t>(0);
+  d.device = row["device"].as<std::string>("");
+  d.queue_id = row["queue_id"].as<std::int64_t>(0);
+  d.position = row["queue_position"].as<int>(0);
+  if (!row["expected_wait_seconds"].is_null()) d.expected_wait_seconds = row["expected_wait_seconds"].as<int>();
+  d.destination = row["destination"].as<std::string>("");
+  d.reason = row["reason"].as<std::string>("");
   if (d.kind == route_kind::operator_reserved) read_pop(row, d.customer_read, d.customer);
   return d;
 }
@@ -167,83 +143,44 @@ std::string ivr_data_json(const std::vector<std::pair<std::string, std::string>>
   return out;
 }
 
-namespace {
-
-// The router's statements, on either kind of lane.
-template <class Lane>
-boost::asio::awaitable<result<route_decision>> offer_call_on(Lane& lane, const call_offer& offer) {
-  return query(
-      lane, "routing_offer_call", offer_sql, [](const auto& rows) { return decision_from(rows.at(0)); },
-      offer.route_point, offer.pbx_call_id, offer.caller, offer.dialled, ivr_data_json(offer.ivr_data),
-      null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
-}
-
-template <class Lane>
-boost::asio::awaitable<result<route_decision>> reroute_call_on(Lane& lane, std::int64_t call_id, std::string node,
-                                                               std::chrono::seconds reservation) {
-  return query(
-      lane, "routing_reroute", reroute_sql, [](const auto& rows) { return decision_from(rows.at(0)); }, call_id,
-      null_if_empty(node), static_cast<int>(reservation.count()));
-}
-
-template <class Lane>
-boost::asio::awaitable<result<route_decision>> recheck_waiting_call_on(Lane& lane, std::int64_t call_id,
-                                                                       std::chrono::seconds reservation) {
-  return query(
-      lane, "routing_recheck", recheck_sql, [](const auto& rows) { return decision_from(rows.at(0)); }, call_id,
-      static_cast<int>(reservation.count()));
-}
-
-template <class Lane>
-boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call_on(Lane& lane, std::int64_t operator_id,
-                                                                            std::chrono::seconds reservation) {
-  auto read = [operator_id](const auto& rows) {
-    std::optional<call_assignment> out;
-    if (!rows.empty()) {
-      out = call_assignment{rows[0][0].template as<std::int64_t>(), rows[0][1].template as<std::int64_t>(), operator_id,
-                            rows[0][2].template as<std::string>("")};
-      read_pop(rows[0], out->customer_read, out->customer);
-    }
-    return out;
-  };
-  return query(lane, "routing_pick_call", pick_call_sql, read, operator_id, static_cast<int>(reservation.count()));
-}
-
-}  // namespace
-
 boost::asio::awaitable<result<route_decision>> offer_call(connection_pool& pool, const call_offer& offer) {
-  return offer_call_on(pool, offer);
-}
-boost::asio::awaitable<result<route_decision>> offer_call(loop_lane& lane, const call_offer& offer) {
-  return offer_call_on(lane, offer);
+  return pool.run([offer, ivr = ivr_data_json(offer.ivr_data)](pqxx::connection& conn) {
+    auto rows =
+        exec_prepared(conn, "routing_offer_call", offer_sql, offer.route_point, offer.pbx_call_id, offer.caller,
+                      offer.dialled, ivr, null_if_empty(offer.node), static_cast<int>(offer.reservation.count()));
+    return decision_from(rows.at(0));
+  });
 }
 
 boost::asio::awaitable<result<route_decision>> reroute_call(connection_pool& pool, std::int64_t call_id,
                                                             std::string node, std::chrono::seconds reservation) {
-  return reroute_call_on(pool, call_id, std::move(node), reservation);
-}
-boost::asio::awaitable<result<route_decision>> reroute_call(loop_lane& lane, std::int64_t call_id, std::string node,
-                                                            std::chrono::seconds reservation) {
-  return reroute_call_on(lane, call_id, std::move(node), reservation);
+  return pool.run(
+      [call_id, node = std::move(node), seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+        return decision_from(
+            exec_prepared(conn, "routing_reroute", reroute_sql, call_id, null_if_empty(node), seconds).at(0));
+      });
 }
 
 boost::asio::awaitable<result<route_decision>> recheck_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                                     std::chrono::seconds reservation) {
-  return recheck_waiting_call_on(pool, call_id, reservation);
-}
-boost::asio::awaitable<result<route_decision>> recheck_waiting_call(loop_lane& lane, std::int64_t call_id,
-                                                                    std::chrono::seconds reservation) {
-  return recheck_waiting_call_on(lane, call_id, reservation);
+  return pool.run([call_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+    return decision_from(exec_prepared(conn, "routing_recheck", recheck_sql, call_id, seconds).at(0));
+  });
 }
 
 boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connection_pool& pool,
                                                                          std::int64_t operator_id,
                                                                          std::chrono::seconds reservation) {
-  return pick_call_on(pool, operator_id, reservation);
-}
-boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(loop_lane& lane, std::int64_t operator_id,
-                                                                         std::chrono::seconds reservation) {
-  return pick_call_on(lane, operator_id, reservation);
+  return pool.run([operator_id, seconds = static_cast<int>(reservation.count())](pqxx::connection& conn) {
+    auto rows = exec_prepared(conn, "routing_pick_call", pick_call_sql, operator_id, seconds);
+    std::optional<call_assignment> out;
+    if (!rows.empty()) {
+      out = call_assignment{rows[0][0].as<std::int64_t>(), rows[0][1].as<std::int64_t>(), operator_id,
+                            rows[0][2].as<std::string>("")};
+      read_pop(rows[0], out->customer_read, out->customer);
+    }
+    return out;
+  });
 }
 
 boost::asio::awaitable<result<std::vector<expired_reservation>>> expire_reservations(connection_pool& pool) {
@@ -265,17 +202,9 @@ boost::asio::awaitable<result<bool>> release_reservation(connection_pool& pool, 
   return flag(pool, "routing_release", release_sql, operator_id, call_id);
 }
 
-boost::asio::awaitable<result<bool>> release_reservation(loop_lane& lane, std::int64_t operator_id,
-                                                         std::int64_t call_id) {
-  return flag(lane, "routing_release", release_sql, operator_id, call_id);
-}
-
 boost::asio::awaitable<result<bool>> withdraw_waiting_call(connection_pool& pool, std::int64_t call_id,
                                                            std::string reason) {
   return flag(pool, "routing_withdraw", withdraw_sql, call_id, std::move(reason));
-}
-boost::asio::awaitable<result<bool>> withdraw_waiting_call(loop_lane& lane, std::int64_t call_id, std::string reason) {
-  return flag(lane, "routing_withdraw", withdraw_sql, call_id, std::move(reason));
 }
 
 boost::asio::awaitable<result<std::vector<queue_timers>>> load_queue_timers(connection_pool& pool) {

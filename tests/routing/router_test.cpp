@@ -40,22 +40,10 @@ routing::router_config quiet_config() {
   return c;
 }
 
-// Every test runs with decisions on the loop's own connections (routing_pool_size > 0, the
-// default) and on the general lane's worker threads (routing_pool_size 0).
-int routing_connections = 0;
-
-class Router : public ::testing::TestWithParam<int> {
-  void SetUp() override { routing_connections = GetParam(); }
-};
-
-INSTANTIATE_TEST_SUITE_P(Lanes, Router, ::testing::Values(2, 0), [](const ::testing::TestParamInfo<int>& info) {
-  return info.param > 0 ? "DecisionsOnTheLoop" : "DecisionsOnWorkerThreads";
-});
-
 // The loop outlives the pool and the router (members are destroyed in reverse order).
 struct router_fixture {
   explicit router_fixture(routing::router_config config = quiet_config(), std::string url = "")
-      : pool({.url = url.empty() ? world.url() : url, .size = 2, .routing_size = routing_connections}),
+      : pool({.url = url.empty() ? world.url() : url, .size = 2}),
         router(loop.get_executor(), blocking.get_executor(), pool, sink, std::move(config), &counters) {}
 
   std::int64_t tenant_with_queue(const std::string& settings = "", const testing::skill_levels& skills = {}) {
@@ -79,7 +67,7 @@ struct router_fixture {
   std::int64_t queue = 0;
 };
 
-TEST_P(Router, RoutesToAFreeOperatorAndOffersHisDesktop) {
+TEST(Router, RoutesToAFreeOperatorAndOffersHisDesktop) {
   router_fixture f;
   f.tenant_with_queue();
   const auto op = f.world.operator_(f.tenant, "a", {});
@@ -101,7 +89,7 @@ TEST_P(Router, RoutesToAFreeOperatorAndOffersHisDesktop) {
 }
 
 // GET /metrics shows how each request was answered and how long the routing SQL took.
-TEST_P(Router, CountsEveryAnswerByOutcomeAndEveryDecisionInItsMetrics) {
+TEST(Router, CountsEveryAnswerByOutcomeAndEveryDecisionInItsMetrics) {
   router_fixture f;
   f.tenant_with_queue();
   f.world.operator_(f.tenant, "a", {});
@@ -132,7 +120,7 @@ TEST_P(Router, CountsEveryAnswerByOutcomeAndEveryDecisionInItsMetrics) {
   EXPECT_LT(sum, 4 * 2.0);
 }
 
-TEST_P(Router, AWaitingCallGoesToTheOperatorWhoBecomesReady) {
+TEST(Router, AWaitingCallGoesToTheOperatorWhoBecomesReady) {
   router_fixture f;
   f.tenant_with_queue("wait_destination = 'music'");
   const auto later = f.world.operator_(f.tenant, "a", {}, "wrap_up");
@@ -152,7 +140,7 @@ TEST_P(Router, AWaitingCallGoesToTheOperatorWhoBecomesReady) {
   EXPECT_EQ(f.router.waiting_calls(), 0u);
 }
 
-TEST_P(Router, EscalationTimerHandsTheCallToALowerLevel) {
+TEST(Router, EscalationTimerHandsTheCallToALowerLevel) {
   router_fixture f;
   const auto q = f.tenant_with_queue("", {{"english", 8}});
   f.world.exec(
@@ -170,7 +158,7 @@ TEST_P(Router, EscalationTimerHandsTheCallToALowerLevel) {
   EXPECT_TRUE(f.sink.offers[0].from_queue);
 }
 
-TEST_P(Router, MaxWaitRedirectsToTheClosedDestination) {
+TEST(Router, MaxWaitRedirectsToTheClosedDestination) {
   router_fixture f;
   f.tenant_with_queue("max_wait_seconds = 1, closed_destination = 'voicemail'");
   run_coroutine(f.loop, [&]() -> asio::awaitable<void> {
@@ -184,7 +172,7 @@ TEST_P(Router, MaxWaitRedirectsToTheClosedDestination) {
   EXPECT_EQ(f.router.waiting_calls(), 0u);
 }
 
-TEST_P(Router, ACallThatEndsStopsWaiting) {
+TEST(Router, ACallThatEndsStopsWaiting) {
   router_fixture f;
   f.tenant_with_queue();
   run_coroutine(f.loop, [&]() -> asio::awaitable<void> {
@@ -197,7 +185,7 @@ TEST_P(Router, ACallThatEndsStopsWaiting) {
   EXPECT_EQ(f.world.scalar("SELECT count(*) FROM call_events WHERE kind = 'withdrawn'"), "1");
 }
 
-TEST_P(Router, DatabaseOutageAnswersTheFallback) {
+TEST(Router, DatabaseOutageAnswersTheFallback) {
   const std::string nowhere = "postgresql:///postgres?host=/tmp/sbpg-routing-no-such-dir&user=postgres";
   routing::router_config with_fallback = quiet_config();
   with_fallback.fallback_destination = "reception";
@@ -222,7 +210,7 @@ TEST_P(Router, DatabaseOutageAnswersTheFallback) {
   }
 }
 
-TEST_P(Router, ARouteCallSlowerThanTheRouteTimeoutGetsTheFallbackAndIsUndone) {
+TEST(Router, ARouteCallSlowerThanTheRouteTimeoutGetsTheFallbackAndIsUndone) {
   auto config = quiet_config();
   config.route_timeout = 200ms;
   router_fixture f(config);
@@ -260,7 +248,7 @@ TEST_P(Router, ARouteCallSlowerThanTheRouteTimeoutGetsTheFallbackAndIsUndone) {
   EXPECT_EQ(f.router.waiting_calls(), 0u);
 }
 
-TEST_P(Router, AnExpiredReservationFreesTheOperatorForTheNextWaitingCall) {
+TEST(Router, AnExpiredReservationFreesTheOperatorForTheNextWaitingCall) {
   auto config = quiet_config();
   config.reservation_timeout = 1s;
   config.route_timeout = 500ms;
@@ -284,7 +272,7 @@ TEST_P(Router, AnExpiredReservationFreesTheOperatorForTheNextWaitingCall) {
             std::to_string(f.sink.offers[0].call_id));
 }
 
-TEST_P(Router, RuleChangesReachTheTimersThroughNotify) {
+TEST(Router, RuleChangesReachTheTimersThroughNotify) {
   auto config = quiet_config();
   config.listen_for_rule_changes = true;
   config.recheck_interval = 60s;  // only the new escalation step can hand the call over in time

@@ -106,8 +106,6 @@ class connection_pool {
   void close();
 
  private:
-  friend class loop_lane;  // its connections share the database-up flag
-
   // The lane `name` of `owner` with `size` connections, sharing its database status.
   connection_pool(const connection_pool& owner, int size, const char* name);
 

@@ -94,19 +94,6 @@ boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(connect
                                                                          std::int64_t operator_id,
                                                                          std::chrono::seconds reservation);
 
-// The same statements on the router's own connections on the event loop (loop_lane.hpp).
-class loop_lane;
-boost::asio::awaitable<result<route_decision>> offer_call(loop_lane& lane, const call_offer& offer);
-boost::asio::awaitable<result<route_decision>> reroute_call(loop_lane& lane, std::int64_t call_id, std::string node,
-                                                            std::chrono::seconds reservation);
-boost::asio::awaitable<result<route_decision>> recheck_waiting_call(loop_lane& lane, std::int64_t call_id,
-                                                                    std::chrono::seconds reservation);
-boost::asio::awaitable<result<std::optional<call_assignment>>> pick_call(loop_lane& lane, std::int64_t operator_id,
-                                                                         std::chrono::seconds reservation);
-boost::asio::awaitable<result<bool>> release_reservation(loop_lane& lane, std::int64_t operator_id,
-                                                         std::int64_t call_id);
-boost::asio::awaitable<result<bool>> withdraw_waiting_call(loop_lane& lane, std::int64_t call_id, std::string reason);
-
 // Frees operators whose reservation was not confirmed in time.
 boost::asio::awaitable<result<std::vector<expired_reservation>>> expire_reservations(connection_pool& pool);
 
