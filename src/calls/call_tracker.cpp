@@ -90,10 +90,14 @@ const tracked_call* call_tracker::find_by_first_id(const pbx::call_id& first) co
 
 const tracked_call* call_tracker::call_at(const pbx::device_id& device) const {
   for (const auto& [id, c] : calls_)
-    if (c.ringing_at == device || c.talking_at == device || c.consulted == device ||
+    if (c.ringing_at == device || in_call(c, device) || c.consulted == device ||
         (c.dialled_by == device && c.live.count(device)))
       return &c;
   return nullptr;
+}
+
+bool call_tracker::in_call(const tracked_call& c, const pbx::device_id& device) {
+  return c.talking_at == device || std::find(c.conferenced.begin(), c.conferenced.end(), device) != c.conferenced.end();
 }
 
 bool call_tracker::link_consultation(const pbx::call_id& call, const pbx::device_id& calling,
@@ -255,11 +259,15 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
       c->talking_at.reset();
       out.push_back({call_update::kind::operator_left, *c, mover_device, {}});
     } else if (c->dialled_by == mover_device) {
-      out.push_back({call_update::kind::operator_left, *c, mover_device, {}});  // he placed it, and hands it on
+      // He placed it and hands it on: the colleague he called stays in it, with the party he was given.
+      out.push_back({call_update::kind::operator_left, *c, mover_device, {}});
     }
-    if (is_operator_device(target_device)) c->talking_at = target_device;
-  } else if (is_operator_device(target_device) && c->talking_at != target_device) {
-    c->conferenced.push_back(target_device);
+  }
+  if (is_operator_device(target_device) && !in_call(*c, target_device)) {
+    if (c->talking_at)
+      c->conferenced.push_back(target_device);  // beside the operator still in the call
+    else
+      c->talking_at = target_device;
   }
   if (is_operator_device(target_device) &&
       std::find(c->operators.begin(), c->operators.end(), target_device) == c->operators.end())
@@ -440,7 +448,7 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                    c->live.insert(device);
                    if (device == c->dialled_by) return;  // the ringback at the operator who placed it
                    if (is_operator_device(device)) {
-                     if (c->ringing_at == device || c->talking_at == device) return;
+                     if (c->ringing_at == device || in_call(*c, device)) return;
                      c->ringing_at = device;
                      c->phase = call_phase::ringing;
                      out.push_back({call_update::kind::ringing, *c, device, {}});
@@ -469,7 +477,7 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                      if (device != c->route_point && device != c->caller) c->delivered_elsewhere = true;
                      return;
                    }
-                   if (c->talking_at == device) return;
+                   if (in_call(*c, device)) return;
                    if (c->ringing_at == device) c->ringing_at.reset();
                    c->talking_at = device;
                    if (!c->answered_at) c->answered_at = now;

@@ -52,6 +52,23 @@ class CallTracker : public ::testing::Test {
   pbx::event cleared(const pbx::call_id& call, const pbx::device_id& device) {
     return pbx::connection_cleared{.connection = {call, device}, .releasing = pbx::party::known(device)};
   }
+  // Alice (2001) calls her colleague bob (2002), whose phone answers: I1, a call she placed.
+  void alice_calls_bob() {
+    feed(originated("I1", "2001", "2002"), 0s);
+    feed(delivered("I1", "2002", "2001"), 1s);
+    feed(established("I1", "2002"), 3s);
+  }
+  // Alice hands I1 on to `to` with a single-step transfer: bob and `to` are on I2 from then.
+  std::vector<kind> alice_transfers_to(const pbx::device_id& to, std::chrono::seconds at) {
+    return feed(
+        pbx::call_transferred{.primary_old_call = "I1",
+                              .transferring = pbx::party::known("2001"),
+                              .transferred_to = pbx::party::known(to),
+                              .connections = {{pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I2", "2002"},
+                                               pbx::party::known("2002")},
+                                              {std::nullopt, pbx::connection_id{"I2", to}, pbx::party::known(to)}}},
+        at);
+  }
   const tracked_call& ended_call() {
     EXPECT_FALSE(last_.empty());
     EXPECT_EQ(last_.back().what, kind::ended);
@@ -337,19 +354,47 @@ TEST_F(ConsultationKept, AConsultationOfAnOutsideNumberIsAlicesOwnCallOnceAnswer
 }
 
 TEST_F(CallTracker, TheOperatorWhoPlacedACallAndTransfersItLeavesIt) {
-  feed(originated("I1", "2001", "2002"), 0s);
-  feed(delivered("I1", "2002", "2001"), 1s);
-  feed(established("I1", "2002"), 3s);
-  auto transfer = pbx::call_transferred{
-      .primary_old_call = "I1",
-      .transferring = pbx::party::known("2001"),
-      .transferred_to = pbx::party::known("+4930777"),
-      .connections = {{pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I2", "2002"}, pbx::party::known("2002")},
-                      {std::nullopt, pbx::connection_id{"I2", "+4930777"}, pbx::party::known("+4930777")}}};
-  EXPECT_EQ(feed(transfer, 9s), (std::vector{kind::operator_left, kind::transferred}));
+  alice_calls_bob();
+  EXPECT_EQ(alice_transfers_to("+4930777", 9s), (std::vector{kind::operator_left, kind::transferred}));
   EXPECT_EQ(last_[0].device, "2001");
   EXPECT_EQ(tracker_.call_at("2001"), nullptr);
   EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I2");
+}
+
+// Alice (2001) called her colleague bob (2002) and hands him on to carol (2003) with a
+// single-step transfer: bob was left out of the call and stayed busy after it ended.
+TEST_F(CallTracker, AColleagueBlindTransferredByTheOperatorWhoCalledHimStaysInTheCallAndLeavesItAtTheEnd) {
+  tracker_.add_operator_device("2003");
+  alice_calls_bob();
+  EXPECT_EQ(alice_transfers_to("2003", 9s), (std::vector{kind::operator_left, kind::transferred}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[1].other, "2003");
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  ASSERT_NE(tracker_.call_at("2002"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I2");
+  ASSERT_NE(tracker_.call_at("2003"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2003")->pbx_id, "I2");
+  // Carol's phone rings and answers the call she was given: nothing new, bob is still in it.
+  EXPECT_EQ(feed(delivered("I2", "2003", "2001"), 9s), std::vector<kind>{});
+  EXPECT_EQ(feed(established("I2", "2003"), 10s), std::vector<kind>{});
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I2");
+  // Carol hangs up: both leave, and the call ends.
+  EXPECT_EQ(feed(cleared("I2", "2003"), 40s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2003");
+  EXPECT_EQ(last_[1].device, "2002");
+  EXPECT_EQ(ended_call().disposition, call_disposition::transferred);
+  EXPECT_EQ(ended_call().operators, (std::vector<pbx::device_id>{"2002", "2003"}));
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+TEST_F(CallTracker, ABlindTransferredColleagueWhoHangsUpFirstLeavesTheCallToTheOneHeWasGiven) {
+  tracker_.add_operator_device("2003");
+  alice_calls_bob();
+  alice_transfers_to("2003", 9s);
+  feed(established("I2", "2003"), 10s);
+  EXPECT_EQ(feed(cleared("I2", "2002"), 40s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2002");
+  EXPECT_EQ(last_[1].device, "2003");
 }
 
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {

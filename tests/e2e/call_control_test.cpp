@@ -693,5 +693,77 @@ TEST_F(RingNoAnswerDuringALinkDrop, WaitsForTheLinkThenRoutesTheCallAgain) {
   EXPECT_EQ(centre_->counters().pbx_command_errors, 0u);  // no deflect was sent into the dropped link
 }
 
+// Three colleagues: alice called bob, and hands him on to carol.
+class CallControlBetweenColleagues : public CallControl {
+ protected:
+  void SetUp() override {
+    const std::string seed = std::string(seed_sql) +
+                             "INSERT INTO operators (tenant_id, login, password_hash, full_name, extension) VALUES "
+                             "(1, 'carol', hash_password('pw'), 'Carol', '2003');";
+    start(seed, {.phones = {"2001", "2002", "2003", "2099"},
+                 .route_points = {"5000"},
+                 .default_device = "2099",
+                 .auto_answer = 300ms});
+  }
+
+  // Alice, bob and carol are ready; alice calls bob, whose phone answers.
+  awaitable<bool> alice_talks_to_bob() {
+    if (!co_await wait_until([&] { return link_->is_up(); }, 30s)) co_return false;
+    if (!co_await staff({{"alice", "2001"}, {"bob", "2002"}, {"carol", "2003"}})) co_return false;
+    if (!co_await wait_until([&] { return presence() == "ready,ready,ready"; }, 30s)) co_return false;
+    for (const auto* phone : {"2001", "2002", "2003"})
+      if (!co_await phone_known(phone)) co_return false;
+    if (!ok(co_await at("alice").client->request(desk::req::dial{.number = "2002"}))) co_return false;
+    if (!co_await until_call(at("bob"), call_state::talking)) co_return false;
+    co_return co_await wait_until([&] { return presence() == "talking,talking,ready" && settled(); }, 30s);
+  }
+
+  std::string presence() const {
+    return scalar("SELECT string_agg(state::text, ',' ORDER BY operator_id) FROM presence");
+  }
+};
+
+// Bob was replaced by carol in the tracker without leaving the call, so he stayed talking after it.
+TEST_F(CallControlBetweenColleagues,
+       BlindTransferByTheOperatorWhoCalledLeavesHerColleagueTalkingToTheNewPartyUntilTheEnd) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(
+            desk::req::transfer{.mode = desk::req::transfer_mode::blind, .number = "2003"})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::talking));
+        // Carol's phone answered: bob and carol talk at the PBX; alice is out of it and free.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              const auto at_carol = sim_->model().calls_at("2003");
+              return at_carol.size() == 1u && sim_->model().calls_at("2002") == at_carol &&
+                     sim_->model().state_of(at_carol[0], "2003") == csta::local_connection_state::connected;
+            },
+            30s));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "ready,talking,talking"; }, 30s));
+        // Carol hangs up from her desktop: the call ends, and both are free.
+        CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT direction || ':' || caller || ':' || dialled || ':' || operator_id || ':' || "
+                   "last_operator_id || ':' || disposition || ':' || (wrap_up_seconds IS NULL) FROM calls"),
+            "internal:2001:2002:2:3:transferred:true");
+  // No wrap-up after a call between colleagues.
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,talking,ready");
+  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(scalar(presence_history_sql(3)), "not_ready,ready,talking,ready");
+  EXPECT_EQ(story(at("alice"), 1), (std::vector{call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("carol"), 1), (std::vector{call_state::talking, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
 }  // namespace
 }  // namespace switchboard

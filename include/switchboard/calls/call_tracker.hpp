@@ -134,6 +134,8 @@ class call_tracker {
 
  private:
   tracked_call* find_mutable(const pbx::call_id& call);
+  // Operator `device` is connected in `c`: the one talking, or one of a conference.
+  static bool in_call(const tracked_call& c, const pbx::device_id& device);
   tracked_call& open(const pbx::call_id& call, time_point now);
   void rename(const pbx::call_id& from, const pbx::call_id& to);
   void end_call(tracked_call& c, time_point now, std::vector<call_update>& out);
