@@ -61,16 +61,22 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   // Calls that ended before the router's decision named their record: kept a while, so the
   // record is closed with the real end when the decision comes.
   std::unordered_map<pbx::call_id, tracked_call> ended_unrecorded;
-  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up
+  std::unordered_map<std::int64_t, std::int64_t> wrap_up_call;  // operator -> call in wrap-up (0: no record yet)
   // Consultations that went on after the held caller left, by the pbx call id they began with:
-  // both operators stay busy on them, and the one who consulted owes the caller's record its
-  // wrap-up, which starts when the consultation frees him.
+  // both operators stay busy on them, and the one who consulted owes the caller's call its
+  // wrap-up, which starts when the consultation frees him. The caller's call may have no record
+  // yet (a direct call whose record is still being written, a call the PBX routed by itself):
+  // the record is filled in when it comes.
   struct kept_consultation {
     std::int64_t consulting = 0;  // 0 once his wrap-up started
-    std::int64_t record = 0;      // the caller's
+    std::int64_t record = 0;      // the caller's, 0 while it is not known
+    pbx::call_id caller_call;     // the caller's pbx call id when he left
+    bool counted = false;         // the caller's call is counted as handled by him
     std::chrono::seconds wrap_up{0};
   };
   std::unordered_map<pbx::call_id, kept_consultation> kept_consultations;
+  // Operators in the wrap-up of a caller's call that had no record yet: its pbx call id -> operator.
+  std::unordered_map<pbx::call_id, std::int64_t> wrap_up_unrecorded;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> wrap_up_timers;
   std::unordered_map<std::int64_t, std::unique_ptr<asio::steady_timer>> no_answer_timers;
 
@@ -407,13 +413,35 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     auto it = ended_unrecorded.find(call);
     if (it == ended_unrecorded.end() || record_id == 0) return false;
     const auto& c = it->second;
+    if (c.answered_at && !c.operators.empty())  // answered before its record: whose call it was
+      if (const auto op = operator_at(c.operators.front()))
+        write(store::call_answered{.call_id = record_id, .operator_id = op, .at = *c.answered_at});
     write(store::call_finished{.call_id = record_id,
                                .disposition = std::string(to_string(c.disposition.value_or(call_disposition::closed))),
                                .held = c.held_total,
                                .at = c.ended_at.value_or(std::chrono::system_clock::now())});
-    ended_unrecorded.erase(it);
     withdraw(record_id);
+    auto recorded = std::move(it->second);
+    ended_unrecorded.erase(it);
+    recorded.record_id = record_id;
+    owe_wrap_up(recorded);
     return true;
+  }
+
+  // The record of a caller's call that ended during a consultation is known now: the wrap-up
+  // the consulting operator owes it, or is in, is that record's, and his desktop learns the
+  // call (it knew none without a record).
+  void owe_wrap_up(const tracked_call& caller_call) {
+    for (auto& [id, kept] : kept_consultations)
+      if (kept.caller_call == caller_call.pbx_id && !kept.record) kept.record = caller_call.record_id;
+    const auto wrapping = wrap_up_unrecorded.find(caller_call.pbx_id);
+    if (wrapping == wrap_up_unrecorded.end()) return;
+    const auto op = wrapping->second;
+    wrap_up_unrecorded.erase(wrapping);
+    if (auto call = wrap_up_call.find(op); call != wrap_up_call.end() && !call->second) {
+      call->second = caller_call.record_id;
+      notify_desk(op, caller_call, desk::call_state::ended);
+    }
   }
 
   // Ends the operator's reservation for a call that will not ring at him.
@@ -533,13 +561,18 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       case call_update::kind::operator_left: {
         stop_timer(no_answer_timers, op);
         const auto kept = kept_consultations.find(c.first_pbx_id);
-        if (kept != kept_consultations.end() && op && op == kept->second.consulting && kept->second.record) {
-          // Off the phone at last: the wrap-up of the caller who left during the consultation.
+        if (kept != kept_consultations.end() && op && op == kept->second.consulting) {
+          // Off the phone at last: the wrap-up of the caller who left during the consultation,
+          // whether or not his call's record is known yet. (`ready`: presence never followed a
+          // call without a record.)
+          const auto& owed = kept->second;
           write(store::presence_move{.operator_id = op,
-                                     .from = {"talking", "held", "ringing"},
+                                     .from = {"talking", "held", "ringing", "ready"},
                                      .to = "wrap_up",
-                                     .call_id = kept->second.record});
-          start_wrap_up(op, kept->second.record, kept->second.wrap_up);
+                                     .call_id = owed.record ? std::optional(owed.record) : std::nullopt,
+                                     .call_finished = !owed.counted});
+          start_wrap_up(op, owed.record, owed.wrap_up);
+          if (!owed.record) wrap_up_unrecorded[owed.caller_call] = op;
           kept->second.consulting = 0;
         } else if (op && (c.record_id || kept != kept_consultations.end()) && internal(c)) {
           // A call between colleagues: no wrap-up.
@@ -574,9 +607,12 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         break;
       case call_update::kind::dialling:
         if (op && c.record_id) {
-          // (on a kept consultation he is talking already, with the caller's call as his)
+          // (on a kept consultation he is talking already, with the caller's call as his, or still
+          // ready when that call had no record)
           write(store::presence_move{.operator_id = op,
-                                     .from = {kept_consultations.count(c.first_pbx_id) ? "talking" : "ready"},
+                                     .from = kept_consultations.count(c.first_pbx_id)
+                                                 ? std::vector<std::string>{"talking", "ready"}
+                                                 : std::vector<std::string>{"ready"},
                                      .to = "talking",
                                      .call_id = c.record_id});
           journal(c, "dialling", op, u.device, {{"to", c.dialled}});
@@ -613,8 +649,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         if (op && c.record_id)
           write(store::presence_move{
               .operator_id = op, .from = {"talking", "held"}, .to = "talking", .call_finished = true});
-        kept_consultations[u.other] = {
-            .consulting = op, .record = c.record_id, .wrap_up = std::chrono::seconds(wrap_up_seconds_for(c.pbx_id))};
+        kept_consultations[u.other] = {.consulting = op,
+                                       .record = c.record_id,
+                                       .caller_call = c.pbx_id,
+                                       .counted = op && c.record_id,
+                                       .wrap_up = std::chrono::seconds(wrap_up_seconds_for(c.pbx_id))};
         journal(c, "consultation_kept", op, u.device, {{"to", c.consulted_number}});
         notify_desk(op, c, desk::call_state::ended);
         if (c.consulted) notify_desk(operator_at(*c.consulted), c, desk::call_state::ended);
@@ -785,6 +824,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   void start_wrap_up(std::int64_t op, std::int64_t call_id, std::chrono::seconds length) {
     stop_timer(wrap_up_timers, op);
     wrap_up_call[op] = call_id;
+    std::erase_if(wrap_up_unrecorded, [op](const auto& entry) { return entry.second == op; });
     auto timer = std::make_unique<asio::steady_timer>(loop, length);
     auto self = shared_from_this();
     timer->async_wait([self, op](boost::system::error_code ec) {
@@ -798,9 +838,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     stop_timer(wrap_up_timers, op);
     auto it = wrap_up_call.find(op);
     if (it == wrap_up_call.end()) return false;
-    write(store::wrap_up_finished{.call_id = it->second, .at = std::chrono::system_clock::now()});
+    if (it->second) write(store::wrap_up_finished{.call_id = it->second, .at = std::chrono::system_clock::now()});
     write(store::presence_move{.operator_id = op, .from = {"wrap_up"}, .to = "ready"});
     wrap_up_call.erase(it);
+    std::erase_if(wrap_up_unrecorded, [op](const auto& entry) { return entry.second == op; });
     return true;
   }
 
@@ -829,6 +870,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
                                   ? std::optional<std::int64_t>(wrapping->second)
                                   : who.call_id;
             if (!call) co_return error{errc::call_unknown, "no call to set a disposition on"};
+            if (!*call)  // the caller's call that ended during his consultation has no record yet
+              co_return error{errc::call_unknown, "the call's record is not written yet: try again in a moment"};
             write(store::call_wrap_up_code{.call_id = *call, .code = cmd.code, .notes = cmd.notes});
             co_return result<void>{};
           } else if constexpr (std::is_same_v<T, desk::req::dial>) {

@@ -62,6 +62,63 @@ class CallControl : public e2e::end_to_end {
     co_return co_await wait_until([&] { return presence_of_both() == "talking,2;talking,2"; }, 30s);
   }
 
+  void TearDown() override {
+    release_call_records();
+    end_to_end::TearDown();
+  }
+
+  // No call record is written (the calls table is locked) until release_call_records().
+  void hold_call_records() {
+    locker_.emplace(db_.url());
+    lock_.emplace(*locker_);
+    lock_->exec("LOCK TABLE calls IN SHARE MODE");
+  }
+  void release_call_records() {
+    if (lock_) lock_->commit();
+    lock_.reset();
+    locker_.reset();
+  }
+  std::optional<pqxx::connection> locker_;
+  std::optional<pqxx::work> lock_;
+
+  // Alice and bob are ready; no call record can be written (hold_call_records()).
+  // Miller dials alice's extension and her phone answers; she consults bob from her phone (her
+  // desktop knows no call without a record), bob's phone answers, and Miller hangs up. Returns
+  // the consultation's pbx call id ("" when a step failed).
+  awaitable<std::string> miller_leaves_while_alice_consults_bob_before_his_record() {
+    const auto miller = sim_->offer({.caller = "+4930555001", .dialled = "2001", .talk_time = 10min});
+    if (!miller) co_return "";
+    if (!co_await wait_until(
+            [&] {
+              const auto* c = centre_->tracker().call_at("2001");
+              return c && c->talking_at == "2001";
+            },
+            30s))
+      co_return "";
+    if (!co_await link_->execute(pbx::consult_call{.existing = {*miller, "2001"}, .to = "2002"})) co_return "";
+    std::string consultation;
+    if (!co_await wait_until(
+            [&] {
+              const auto at_bob = sim_->model().calls_at("2002");
+              if (at_bob.size() != 1u) return false;
+              consultation = at_bob[0];
+              return sim_->model().state_of(consultation, "2002") == csta::local_connection_state::connected;
+            },
+            30s))
+      co_return "";
+    if (!sim_->hang_up(*miller)) co_return "";
+    if (!co_await wait_until([&] { return centre_->counters().calls_ended == 1; }, 30s)) co_return "";
+    co_return count("SELECT count(*) FROM calls") == 0 ? consultation : "";  // he left before his call had a record
+  }
+
+  // Alice and bob are ready, their phones known.
+  awaitable<bool> alice_and_bob_are_ready() {
+    if (!co_await wait_until([&] { return link_->is_up(); }, 30s)) co_return false;
+    if (!co_await staff({{"alice", "2001"}, {"bob", "2002"}})) co_return false;
+    if (!co_await wait_until([&] { return presence_of_both() == "ready,-;ready,-"; }, 30s)) co_return false;
+    co_return co_await phone_known("2001") && co_await phone_known("2002");
+  }
+
   // Each operator's presence state and current call: "state,call;state,call".
   std::string presence_of_both() const {
     return scalar(
@@ -350,6 +407,85 @@ TEST_F(CallControl, ACustomerWhoHangsUpDuringAConsultationLeavesBothOperatorsBus
   EXPECT_EQ(story(at("bob"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
   EXPECT_EQ(story(at("alice"), 2), (std::vector{call_state::talking, call_state::ended}));
   EXPECT_EQ(story(at("bob"), 2), (std::vector{call_state::talking, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// Miller's call has no record yet when he leaves during the consultation (its record write
+// waits here behind a lock on the calls table; in life, a slow database or a call the PBX
+// routed by itself): alice went back to ready with no wrap-up for his call.
+TEST_F(CallControl, AfterAConsultationThatOutlivedACallerWhoseCallHadNoRecordYetTheOperatorStillWrapsUpHisCall) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_and_bob_are_ready());
+        hold_call_records();
+        CO_ASSERT_FALSE((co_await miller_leaves_while_alice_consults_bob_before_his_record()).empty());
+        release_call_records();
+        // The records are written; bob, talking on the consultation, hangs up.
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::talking));
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await all_done(2));
+      },
+      180s);
+
+  // Miller's call, answered by alice and wrapped up by her; the consultation, internal, none.
+  EXPECT_EQ(scalar("SELECT string_agg(direction || ':' || caller || ':' || dialled || ':' || "
+                   "coalesce(operator_id::text, '-') || ':' || disposition || ':' || (wrap_up_seconds IS NOT NULL), "
+                   "',' ORDER BY direction) FROM calls"),
+            "inbound:+4930555001:2001:1:answered:true,internal:2001:2002:2:answered:false");
+  // Alice: talking on the consultation once its record was there, then the wrap-up of Miller's
+  // call; bob: ready after a call between colleagues.
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,talking,wrap_up,ready");
+  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready,talking,ready");
+  EXPECT_EQ(scalar("SELECT string_agg(calls_handled::text, ',' ORDER BY operator_id) FROM presence"), "1,0");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// A minute of wrap-up after calls not through a queue.
+class CallControlWithLongDefaultWrapUp : public CallControl {
+ protected:
+  void SetUp() override {
+    start(seed_sql, {.phones = phones,
+                     .route_points = {"5000"},
+                     .default_device = "2099",
+                     .auto_answer = 300ms,
+                     .default_wrap_up = 60s});
+  }
+};
+
+// Neither record is written before the consultation ends: alice's wrap-up starts without one,
+// and is Miller's call's once its record comes (her desktop learns that call then).
+TEST_F(CallControlWithLongDefaultWrapUp, TheWrapUpOfACallerWhoseRecordCameAfterTheConsultationEndedIsHisCalls) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_and_bob_are_ready());
+        hold_call_records();
+        const auto consultation = co_await miller_leaves_while_alice_consults_bob_before_his_record();
+        CO_ASSERT_FALSE(consultation.empty());
+        // Bob hangs up at his phone (his desktop knows no call without a record either).
+        CO_ASSERT_TRUE(co_await link_->execute(pbx::clear_connection{.connection = {consultation, "2002"}}));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 2; }, 30s));
+        release_call_records();
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));  // Miller's call, with its record
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence_of_both() == "wrap_up,-;ready,-"; }, 30s));
+        CO_ASSERT_TRUE(
+            ok(co_await at("alice").client->request(desk::req::disposition{.code = "callback", .notes = "asked bob"})));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::end_wrap_up{})));
+        CO_ASSERT_TRUE(co_await all_done(2));
+      },
+      180s);
+
+  EXPECT_EQ(
+      scalar("SELECT string_agg(direction || ':' || coalesce(operator_id::text, '-') || ':' || disposition || "
+             "':' || coalesce(wrap_up_code, '-') || ':' || (wrap_up_seconds IS NOT NULL), ',' ORDER BY direction) "
+             "FROM calls"),
+      "inbound:1:answered:callback:true,internal:2:answered:-:false");
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,wrap_up,ready");
+  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready");
+  EXPECT_EQ(scalar("SELECT string_agg(calls_handled::text, ',' ORDER BY operator_id) FROM presence"), "1,0");
+  const auto miller = count("SELECT call_id FROM calls WHERE direction = 'inbound'");
+  EXPECT_EQ(story(at("alice"), miller), std::vector{call_state::ended});
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 
