@@ -241,6 +241,8 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
   c->consulted_number.clear();
   consultation_of_.erase(primary);
   if (secondary) consultation_of_.erase(*secondary);
+  if (auto* other = secondary ? find_mutable(*secondary) : nullptr; other && other != c)
+    merge_away(*other, mover.number, transfer, now, out);
 
   std::optional<pbx::call_id> new_id;
   std::unordered_set<pbx::device_id> live;
@@ -286,6 +288,19 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
   }
   out.push_back(
       {transfer ? call_update::kind::transferred : call_update::kind::conferenced, *c, mover_device, target_device});
+}
+
+void call_tracker::merge_away(tracked_call& other, const pbx::device_id& mover, bool transfer, time_point now,
+                              std::vector<call_update>& out) {
+  if (transfer && (other.talking_at == mover || (other.dialled_by == mover && other.live.count(mover))))
+    out.push_back({call_update::kind::operator_left, other, mover, {}});
+  // Whoever else it reached is in the merged call from now: he does not leave with this one.
+  other.ringing_at.reset();
+  other.talking_at.reset();
+  other.conferenced.clear();
+  other.live.clear();
+  other.transferred = transfer;
+  end_call(other, now, out);
 }
 
 void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_update>& out) {

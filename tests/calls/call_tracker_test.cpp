@@ -397,6 +397,41 @@ TEST_F(CallTracker, ABlindTransferredColleagueWhoHangsUpFirstLeavesTheCallToTheO
   EXPECT_EQ(last_[1].device, "2003");
 }
 
+// The same from her phone after consulting carol: holding a call she placed is not followed, so
+// her consultation was a call of its own (I2), which stayed open after the transfer with alice and
+// carol in it: both were taken for busy on it, and its record never ended.
+TEST_F(CallTracker, AColleagueTransferredAfterAConsultationByTheOperatorWhoCalledHimEndsHerConsultationCall) {
+  tracker_.add_operator_device("2003");
+  alice_calls_bob();
+  feed(pbx::call_held{.connection = {"I1", "2001"}}, 5s);
+  EXPECT_EQ(feed(originated("I2", "2001", "2003"), 6s), (std::vector{kind::direct, kind::dialling}));
+  feed(delivered("I2", "2003", "2001"), 6s);
+  EXPECT_EQ(feed(established("I2", "2003"), 7s), std::vector{kind::answered});
+  auto transfer = pbx::call_transferred{
+      .primary_old_call = "I1",
+      .secondary_old_call = "I2",
+      .transferring = pbx::party::known("2001"),
+      .transferred_to = pbx::party::known("2003"),
+      .connections = {{pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I3", "2002"}, pbx::party::known("2002")},
+                      {pbx::connection_id{"I2", "2003"}, pbx::connection_id{"I3", "2003"}, pbx::party::known("2003")}}};
+  EXPECT_EQ(feed(transfer, 9s),
+            (std::vector{kind::operator_left, kind::ended, kind::operator_left, kind::transferred}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[1].call.pbx_id, "I2");
+  EXPECT_EQ(last_[1].call.disposition, call_disposition::transferred);
+  EXPECT_EQ(last_[2].device, "2001");
+  EXPECT_EQ(last_[3].call.pbx_id, "I3");
+  EXPECT_EQ(tracker_.open_calls(), 1u);
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I3");
+  EXPECT_EQ(tracker_.call_at("2003")->pbx_id, "I3");
+  EXPECT_EQ(feed(cleared("I3", "2003"), 40s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2003");
+  EXPECT_EQ(last_[1].device, "2002");
+  EXPECT_EQ(ended_call().operators, (std::vector<pbx::device_id>{"2002", "2003"}));
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {
   EXPECT_EQ(feed(delivered("X1", "3001", "3002"), 0s), std::vector<kind>{});
   EXPECT_EQ(tracker_.open_calls(), 0u);

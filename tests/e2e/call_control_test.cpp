@@ -901,5 +901,50 @@ TEST_F(CallControlBetweenColleagues,
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 
+// The same after a consultation, from alice's phone (her desktop offers no consultation of a call
+// she placed): her consultation call to carol stayed open after the transfer, its record too, and
+// alice and carol were taken for busy on it.
+TEST_F(CallControlBetweenColleagues, TransferAfterAConsultationFromThePhoneOfTheOperatorWhoCalledEndsHerConsultation) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        const auto at_alice = sim_->model().calls_at("2001");
+        CO_ASSERT_TRUE(at_alice.size() == 1u);
+        const auto bobs = at_alice[0];
+        CO_ASSERT_TRUE(co_await link_->execute(pbx::consult_call{.existing = {bobs, "2001"}, .to = "2003"}));
+        std::string consultation;
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              const auto at_carol = sim_->model().calls_at("2003");
+              if (at_carol.size() != 1u) return false;
+              consultation = at_carol[0];
+              return sim_->model().state_of(consultation, "2003") == csta::local_connection_state::connected;
+            },
+            30s));
+        CO_ASSERT_TRUE(
+            co_await link_->execute(pbx::transfer_call{.held = {bobs, "2001"}, .active = {consultation, "2001"}}));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return centre_->counters().calls_ended == 1 && presence() == "ready,talking,talking"; }, 30s));
+        CO_ASSERT_TRUE(centre_->tracker().call_at("2001") == nullptr);
+        // Carol hangs up from her desktop: the call ends, and both are free.
+        CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done(2));
+        co_await collect_offers();
+      },
+      180s);
+
+  // Alice's call to bob, handed on to carol; her consultation of carol, ended by the transfer.
+  EXPECT_EQ(scalar("SELECT string_agg(caller || ':' || dialled || ':' || operator_id || ':' || last_operator_id || "
+                   "':' || disposition, ',' ORDER BY call_id) FROM calls"),
+            "2001:2002:2:3:transferred,2001:2003:3:3:transferred");
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE ended_at IS NULL"), 0);
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,talking,ready");
+  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(scalar(presence_history_sql(3)), "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
 }  // namespace
 }  // namespace switchboard

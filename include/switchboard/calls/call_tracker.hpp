@@ -146,6 +146,11 @@ class call_tracker {
   void merge(const pbx::call_id& primary, const std::optional<pbx::call_id>& secondary, const pbx::party& mover,
              const pbx::party& target, const std::vector<pbx::connection_change>& connections, bool transfer,
              time_point now, std::vector<call_update>& out);
+  // The other call of a transfer or conference, tracked as a call of its own rather than as a
+  // consultation (its operator held a call he had placed to a colleague, a hold this tracker
+  // does not follow): it ends, merged into the other; the mover leaves it on a transfer.
+  void merge_away(tracked_call& other, const pbx::device_id& mover, bool transfer, time_point now,
+                  std::vector<call_update>& out);
   // The main call a consultation call belongs to, or the call itself.
   tracked_call* main_call(const pbx::call_id& call);
   // A new call placed by `calling` while it holds another call is its consultation: linked,
