@@ -1,6 +1,6 @@
 // csta_link: the CSTA session, registrations, heartbeat and reconnect as one explicit state
-// machine (run), with per-connection reader / writer / heartbeat coroutines the only code that
-// awaits the socket. Requests wait on their own deadline timer, paired by invoke id.
+// machine (run), with per-connection reader / writer / heartbeat / watchdog coroutines the only
+// code that awaits the socket. Requests wait on their own deadline timer, paired by invoke id.
 #include "switchboard/csta/link.hpp"
 
 #include "switchboard/csta/framer.hpp"
@@ -16,9 +16,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <exception>
+#include <optional>
+#include <vector>
 
 namespace switchboard::csta {
 
@@ -91,7 +94,13 @@ std::string_view to_string(link_state s) noexcept {
 // One TCP (or TLS) connection: its socket, the bounded outbox and the writer's wake-up.
 struct csta_link::connection {
   connection(const asio::any_io_executor& ex, bool use_tls)
-      : ssl(asio::ssl::context::tls_client), stream(ex, ssl), tls(use_tls), write_signal(ex), heartbeat(ex) {}
+      : ssl(asio::ssl::context::tls_client),
+        stream(ex, ssl),
+        tls(use_tls),
+        write_signal(ex),
+        heartbeat(ex),
+        watchdog(ex),
+        last_read(std::chrono::steady_clock::now()) {}
 
   void close() {
     if (closed) return;
@@ -101,15 +110,17 @@ struct csta_link::connection {
     stream.next_layer().close(ignored);
     write_signal.cancel();
     heartbeat.cancel();
+    watchdog.cancel();
   }
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(asio::mutable_buffer b) {
     if (tls) co_return co_await stream.async_read_some(b, use_tuple);
     co_return co_await stream.next_layer().async_read_some(b, use_tuple);
   }
-  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write(asio::const_buffer b) {
-    if (tls) co_return co_await asio::async_write(stream, b, use_tuple);
-    co_return co_await asio::async_write(stream.next_layer(), b, use_tuple);
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write(
+      const std::vector<asio::const_buffer>& frames) {
+    if (tls) co_return co_await asio::async_write(stream, frames, use_tuple);
+    co_return co_await asio::async_write(stream.next_layer(), frames, use_tuple);
   }
 
   asio::ssl::context ssl;  // before stream: the stream refers to it
@@ -119,6 +130,11 @@ struct csta_link::connection {
   std::deque<std::string> outbox;  // whole frames; references stay valid while the writer writes
   asio::steady_timer write_signal;
   asio::steady_timer heartbeat;
+  // One timer for the read and write deadlines (watchdog()), not one raced against every read
+  // and write: those were a timer and an operator group per frame on the loop's hot path.
+  asio::steady_timer watchdog;
+  std::chrono::steady_clock::time_point last_read;                     // the PBX's last byte
+  std::optional<std::chrono::steady_clock::time_point> write_started;  // a write in progress
 };
 
 // A request waiting for its response: the timer is its deadline and its wake-up.
@@ -293,6 +309,8 @@ asio::awaitable<result<void>> csta_link::connect() {
       executor_, [self, c] { return self->write_loop(c); }, rethrow);
   asio::co_spawn(
       executor_, [self, c] { return self->heartbeat_loop(c); }, rethrow);
+  asio::co_spawn(
+      executor_, [self, c] { return self->watchdog(c); }, rethrow);
   co_return result<void>{};
 }
 
@@ -369,22 +387,14 @@ asio::awaitable<void> csta_link::resync() {
 asio::awaitable<void> csta_link::read_loop(std::shared_ptr<connection> c) {
   framer frames(config_.max_frame_size);
   std::array<char, 16384> buffer;
-  asio::steady_timer idle(executor_);
-  const auto idle_limit = config_.heartbeat_interval * config_.heartbeat_misses;
   for (;;) {
-    idle.expires_after(idle_limit);
-    auto r = co_await (c->read_some(asio::buffer(buffer)) || idle.async_wait(use_tuple));
+    const auto [ec, n] = co_await c->read_some(asio::buffer(buffer));
     if (c->closed) co_return;
-    if (r.index() == 1) {
-      lose(c, error(errc::pbx_link_down, "no traffic from the PBX for " + millis(idle_limit) + " (" +
-                                             std::to_string(config_.heartbeat_misses) + " heartbeats missed)"));
-      co_return;
-    }
-    const auto [ec, n] = std::get<0>(r);
     if (ec) {
       lose(c, error(errc::pbx_link_down, "read: " + ec.message()));
       co_return;
     }
+    c->last_read = std::chrono::steady_clock::now();
     frames.feed(std::string_view(buffer.data(), n));
     for (;;) {
       auto next = frames.next();
@@ -410,26 +420,50 @@ asio::awaitable<void> csta_link::read_loop(std::shared_ptr<connection> c) {
 }
 
 asio::awaitable<void> csta_link::write_loop(std::shared_ptr<connection> c) {
-  asio::steady_timer deadline(executor_);
+  std::vector<asio::const_buffer> frames;  // the frames queued when a write starts, in one write
   for (;;) {
     while (!c->outbox.empty() && !c->closed) {
-      deadline.expires_after(config_.write_timeout);
-      auto r = co_await (c->write(asio::buffer(c->outbox.front())) || deadline.async_wait(use_tuple));
+      const auto count = std::min<std::size_t>(c->outbox.size(), 64);
+      frames.clear();
+      for (std::size_t i = 0; i < count; ++i) frames.push_back(asio::buffer(c->outbox[i]));
+      c->write_started = std::chrono::steady_clock::now();
+      const auto [ec, n] = co_await c->write(frames);
+      c->write_started.reset();
       if (c->closed) co_return;
-      if (r.index() == 1) {
-        lose(c, error(errc::pbx_link_down, "PBX did not take a frame within " + millis(config_.write_timeout)));
-        co_return;
-      }
-      if (const auto ec = std::get<0>(std::get<0>(r)); ec) {
+      if (ec) {
         lose(c, error(errc::pbx_link_down, "write: " + ec.message()));
         co_return;
       }
-      c->outbox.pop_front();
+      c->outbox.erase(c->outbox.begin(), c->outbox.begin() + static_cast<std::ptrdiff_t>(count));
     }
     if (c->closed) co_return;
     c->write_signal.expires_at(asio::steady_timer::time_point::max());
     co_await c->write_signal.async_wait(use_tuple);  // woken by enqueue() or close()
     if (c->closed) co_return;
+  }
+}
+
+// The connection's deadlines, checked a few times per the shorter one: no byte from the PBX for
+// heartbeat_misses heartbeats, or a write it has not taken within write_timeout.
+asio::awaitable<void> csta_link::watchdog(std::shared_ptr<connection> c) {
+  const auto idle_limit = config_.heartbeat_interval * config_.heartbeat_misses;
+  const auto tick =
+      std::clamp<std::chrono::milliseconds>(std::min<std::chrono::milliseconds>(idle_limit, config_.write_timeout) / 4,
+                                            std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+  while (!c->closed) {
+    c->watchdog.expires_after(tick);
+    co_await c->watchdog.async_wait(use_tuple);
+    if (c->closed) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (c->write_started && now - *c->write_started > config_.write_timeout) {
+      lose(c, error(errc::pbx_link_down, "PBX did not take a frame within " + millis(config_.write_timeout)));
+      co_return;
+    }
+    if (now - c->last_read > idle_limit) {
+      lose(c, error(errc::pbx_link_down, "no traffic from the PBX for " + millis(idle_limit) + " (" +
+                                             std::to_string(config_.heartbeat_misses) + " heartbeats missed)"));
+      co_return;
+    }
   }
 }
 
@@ -442,7 +476,7 @@ asio::awaitable<void> csta_link::heartbeat_loop(std::shared_ptr<connection> c) {
     c->heartbeat.expires_after(interval);
     co_await c->heartbeat.async_wait(use_tuple);
     if (c->closed || c != connection_) co_return;
-    // The answer is traffic that keeps read_loop's deadline from expiring; a missing one is
+    // The answer is traffic that keeps the watchdog's read deadline from expiring; a missing one is
     // counted there, so the result itself only matters for the log.
     result<message> r = error(errc::pbx_link_down);
     if (config_.session == session_style::application_session) {

@@ -57,6 +57,10 @@ class fake_pbx {
 
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
+  // Connections accepted from now on take only a few kilobytes before the PBX reads them (and a
+  // deaf PBX stops the sender soon).
+  void small_receive_buffer() { acceptor_.set_option(asio::socket_base::receive_buffer_size(4096)); }
+
   // One connection (with its TLS handshake); false on timeout or a failed handshake.
   asio::awaitable<bool> accept(std::chrono::milliseconds limit = 5s) {
     using namespace asio::experimental::awaitable_operators;
@@ -120,6 +124,7 @@ class fake_pbx {
   }
 
   bool silent = false;             // a PBX that stopped answering
+  bool deaf = false;               // a PBX that stopped reading its socket (it can still send)
   bool frames_must_decode = true;  // false where a peer may send what is no frame (TLS to plain)
   int heartbeats_seen = 0;         // ResetApplicationSessionTimer requests answered
   int handshake_failures = 0;      // TLS handshakes that failed
@@ -149,6 +154,7 @@ class fake_pbx {
     framer f;
     std::array<char, 4096> buf;
     for (;;) {
+      while (deaf && s == stream_) co_await testing::sleep_for(10ms);
       auto [ec, n] = tls_ ? co_await s->async_read_some(asio::buffer(buf), use_tuple)
                           : co_await s->next_layer().async_read_some(asio::buffer(buf), use_tuple);
       if (ec) co_return;

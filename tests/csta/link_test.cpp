@@ -223,6 +223,38 @@ TEST_F(csta_link_fixture, heartbeat_loss_reconnects_remonitors_and_resyncs) {
   });
 }
 
+// A PBX that stops reading its socket while it keeps sending: the link's writes stall, and it is
+// dropped with that reason (not left to grow its queue) and connects again.
+TEST_F(csta_link_fixture, a_pbx_that_stops_reading_is_dropped_with_the_reason) {
+  testing::run_coroutine(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        auto config = test_config(pbx.port());
+        config.outbox_limit = 1'000'000;  // the write deadline, not the queue's length, is what trips
+        pbx.small_receive_buffer();
+        start(config);
+        CO_ASSERT_TRUE(co_await serve_system_status_handshake(pbx));
+        CO_ASSERT_TRUE(co_await seen.wait_for<pbx::resynced>(2));
+        pbx.deaf = true;
+        // Every RequestSystemStatus is traffic (the read deadline never trips) and makes the
+        // link answer: its answers pile up in the sockets until a write stalls.
+        int sent = 0;
+        while (seen.count<pbx::link_down>() == 0 && sent < 2'000'000) {
+          co_await pbx.send(1000 + sent % 8000, request_system_status{});
+          if (++sent % 256 == 0) co_await testing::sleep_for(1ms);
+        }
+        CO_ASSERT_TRUE(seen.count<pbx::link_down>() == 1);
+        const auto& why = seen.last<pbx::link_down>().reason;
+        EXPECT_TRUE(why.is(errc::pbx_link_down));
+        EXPECT_NE(why.detail.find("PBX did not take a frame within 1000 ms"), std::string::npos) << why.detail;
+        pbx.deaf = false;
+        CO_ASSERT_TRUE(co_await serve_system_status_handshake(pbx));
+        CO_ASSERT_TRUE(co_await seen.wait_for<pbx::link_up>(2));
+        EXPECT_TRUE(link->is_up());
+      },
+      std::chrono::seconds(120));
+}
+
 TEST_F(csta_link_fixture, requests_fail_with_link_down_during_an_outage) {
   testing::run_coroutine(loop, [&]() -> asio::awaitable<void> {
     auto config = test_config(pbx.port());

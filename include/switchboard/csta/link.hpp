@@ -111,6 +111,7 @@ class csta_link final : public pbx::pbx_link, public std::enable_shared_from_thi
   boost::asio::awaitable<void> read_loop(std::shared_ptr<connection> c);
   boost::asio::awaitable<void> write_loop(std::shared_ptr<connection> c);
   boost::asio::awaitable<void> heartbeat_loop(std::shared_ptr<connection> c);
+  boost::asio::awaitable<void> watchdog(std::shared_ptr<connection> c);
   boost::asio::awaitable<result<message>> send_request(message m, bool only_when_up);
   template <class Response>
   boost::asio::awaitable<result<Response>> call(message m, bool only_when_up = true);
