@@ -412,7 +412,7 @@ TEST_F(CallControl, ACustomerWhoHangsUpDuringAConsultationLeavesBothOperatorsBus
 
 // Miller's call has no record yet when he leaves during the consultation (its record write
 // waits here behind a lock on the calls table; in life, a slow database or a call the PBX
-// routed by itself): alice went back to ready with no wrap-up for his call.
+// routed by itself). Before the fix alice went back to ready with no wrap-up for his call.
 TEST_F(CallControl, AfterAConsultationThatOutlivedACallerWhoseCallHadNoRecordYetTheOperatorStillWrapsUpHisCall) {
   testing::run_coroutine(
       loop_,
@@ -902,8 +902,8 @@ TEST_F(CallControlBetweenColleagues,
 }
 
 // The same after a consultation, from alice's phone (her desktop offers no consultation of a call
-// she placed): her consultation call to carol stayed open after the transfer, its record too, and
-// alice and carol were taken for busy on it.
+// she placed). Before the fix her consultation call to carol stayed open after the transfer, its
+// record too, and alice and carol were taken for busy on it.
 TEST_F(CallControlBetweenColleagues, TransferAfterAConsultationFromThePhoneOfTheOperatorWhoCalledEndsHerConsultation) {
   testing::run_coroutine(
       loop_,
