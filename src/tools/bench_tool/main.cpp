@@ -157,6 +157,7 @@ std::chrono::microseconds cpu_between(const backend_cpu& before, const backend_c
 
 struct call_timing {
   int step = 0;
+  std::string route_point;  // the queue's, so a tail can be matched to a strategy
   clock::time_point request_sent{};
   std::optional<clock::time_point> select_received;
   std::optional<clock::time_point> pop_received;
@@ -177,6 +178,7 @@ class recorder {
     std::lock_guard lock(m_);
     auto& c = calls_[*seq];
     c.step = step_;
+    c.route_point = r.current_route.id;
     c.request_sent = clock::now();
     xref_[r.cross_ref_identifier] = *seq;
     ++counts_[step_].offered;
@@ -225,8 +227,8 @@ class recorder {
     counts = counts_[step];
   }
   // Every call's figures, in the order offered: when it was offered (seconds after `origin`), its
-  // step's rate, route and pop latency in ms (-1: none). Shows whether a tail is steady or comes
-  // in bursts (a vacuum, a timer).
+  // step's rate, route and pop latency in ms (-1: none), its route point. Shows whether a tail is
+  // steady or comes in bursts (a vacuum, a timer), and whether one queue's strategy makes it.
   void write_samples(const std::string& path, clock::time_point origin, const std::vector<double>& rates) {
     std::lock_guard lock(m_);
     std::vector<const call_timing*> ordered;
@@ -234,13 +236,13 @@ class recorder {
     std::sort(ordered.begin(), ordered.end(),
               [](const auto* a, const auto* b) { return a->request_sent < b->request_sent; });
     std::ofstream out(path);
-    out << "# offered_s rate route_ms pop_ms\n";
+    out << "# offered_s rate route_ms pop_ms route_point\n";
     const auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
     for (const auto* c : ordered)
-      out << fmt::format("{:.4f} {} {:.3f} {:.3f}\n", ms(c->request_sent - origin) / 1000,
+      out << fmt::format("{:.4f} {} {:.3f} {:.3f} {}\n", ms(c->request_sent - origin) / 1000,
                          c->step < static_cast<int>(rates.size()) ? rates[static_cast<std::size_t>(c->step)] : 0.0,
                          c->select_received ? ms(*c->select_received - c->request_sent) : -1.0,
-                         c->pop_received ? ms(*c->pop_received - c->request_sent) : -1.0);
+                         c->pop_received ? ms(*c->pop_received - c->request_sent) : -1.0, c->route_point);
   }
 
  private:
