@@ -145,7 +145,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     std::string busy = "talking";  // connected, or dialling out
     if (c->ringing_at == d || (c->consulted == d && !c->consulted_answered))
       busy = "ringing";
-    else if (c->talking_at == d && c->held_since)
+    else if (c->held_by == d)
       busy = "held";
     write(store::presence_move{.operator_id = operator_id, .from = {"ready"}, .to = busy, .call_id = c->record_id});
     journal(*c, "ready_during_call", operator_id, d, {{"state", busy}});
@@ -555,6 +555,9 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
           // He held the caller to consult; in the conference he talks again.
           if (op) write(store::presence_move{.operator_id = op, .from = {"held"}, .to = "talking"});
           notify_desk(op, c, desk::call_state::conference);
+          // The colleague she had called, and held to consult, is in the conference too.
+          if (c.talking_at && *c.talking_at != u.device && *c.talking_at != u.other)
+            notify_desk(operator_at(*c.talking_at), c, desk::call_state::conference);
         }
         break;
       }
@@ -630,7 +633,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
               .to = answered ? "talking" : "ringing",
               .call_id = c.record_id});
         journal(c, answered ? "consultation_answered" : "consultation_ringing", op, u.device);
-        notify_desk(op, c, answered ? desk::call_state::talking : desk::call_state::ringing, c.talking_at.value_or(""));
+        notify_desk(op, c, answered ? desk::call_state::talking : desk::call_state::ringing, c.held_by.value_or(""));
         break;
       }
       case call_update::kind::consult_left:
@@ -640,24 +643,26 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         }
         journal(c, "consultation_ended", op, u.device);
         // The operator who consulted is back on the held call (unless the caller left meanwhile).
-        if (c.phase == call_phase::held && c.talking_at)
-          notify_desk(operator_at(*c.talking_at), c, desk::call_state::held);
+        if (c.phase == call_phase::held && c.held_by) notify_desk(operator_at(*c.held_by), c, desk::call_state::held);
         break;
-      case call_update::kind::consult_kept:
+      case call_update::kind::consult_kept: {
         // He handled the caller's call (counted now, as at any end) and talks on with whom he
-        // consulted, on a call of its own; both desktops are done with the caller's call.
+        // consulted, on a call of its own; both desktops are done with the caller's call. A
+        // colleague he had called and held (a call between colleagues) is owed no wrap-up.
+        const bool owed = !internal(c);
         if (op && c.record_id)
           write(store::presence_move{
-              .operator_id = op, .from = {"talking", "held"}, .to = "talking", .call_finished = true});
-        kept_consultations[u.other] = {.consulting = op,
+              .operator_id = op, .from = {"talking", "held"}, .to = "talking", .call_finished = owed});
+        kept_consultations[u.other] = {.consulting = owed ? op : 0,
                                        .record = c.record_id,
                                        .caller_call = c.pbx_id,
-                                       .counted = op && c.record_id,
+                                       .counted = owed && op && c.record_id,
                                        .wrap_up = std::chrono::seconds(wrap_up_seconds_for(c.pbx_id))};
         journal(c, "consultation_kept", op, u.device, {{"to", c.consulted_number}});
         notify_desk(op, c, desk::call_state::ended);
         if (c.consulted) notify_desk(operator_at(*c.consulted), c, desk::call_state::ended);
         break;
+      }
       case call_update::kind::ended: {
         ++counters.calls_ended;
         kept_consultations.erase(c.first_pbx_id);

@@ -103,7 +103,7 @@ bool call_tracker::in_call(const tracked_call& c, const pbx::device_id& device) 
 bool call_tracker::link_consultation(const pbx::call_id& call, const pbx::device_id& calling,
                                      const pbx::device_id& reached, std::vector<call_update>& out) {
   for (auto& [id, main] : calls_) {
-    if (main.phase == call_phase::held && main.talking_at == calling) {
+    if (main.phase == call_phase::held && main.held_by == calling) {
       main.consultation = call;
       main.consulted_number = reached;
       main.phase = call_phase::consulting;
@@ -126,9 +126,14 @@ void call_tracker::end_consultation(tracked_call& main, std::vector<call_update>
   out.push_back({call_update::kind::consult_left, main, consulted, {}});
 }
 
-void call_tracker::keep_consultation(tracked_call& main, time_point now, std::vector<call_update>& out) {
+std::optional<pbx::device_id> call_tracker::consulting_from(const tracked_call& c) {
+  if (!c.consultation) return std::nullopt;
+  return c.held_by ? c.held_by : c.talking_at;
+}
+
+void call_tracker::keep_consultation(tracked_call& main, const pbx::device_id& consulting, time_point now,
+                                     std::vector<call_update>& out) {
   const auto consultation = *main.consultation;
-  const auto consulting = *main.talking_at;
   out.push_back({call_update::kind::consult_kept, main, consulting, consultation});
   consultation_of_.erase(consultation);
   auto& kept = open(consultation, now);  // (`main` stays valid: the map's nodes do not move)
@@ -163,7 +168,7 @@ void call_tracker::keep_consultation(tracked_call& main, time_point now, std::ve
 void call_tracker::consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
                                       std::vector<call_update>& out) {
   auto* main = main_call(consultation);
-  if (!main || main->talking_at == device) return;
+  if (!main || main->talking_at == device || main->held_by == device) return;
   if (!is_operator_device(device)) {
     if (answered && device == main->consulted_number) main->consulted_answered = true;  // an outside party
     return;
@@ -252,6 +257,7 @@ void call_tracker::merge(const pbx::call_id& primary, const std::optional<pbx::c
       live.insert(change.new_connection->device);
     }
   stop_hold(*c, now);
+  c->held_by.reset();
   const auto& mover_device = mover.number;
   const auto& target_device = target.number;
   if (transfer) {
@@ -306,13 +312,15 @@ void call_tracker::merge_away(tracked_call& other, const pbx::device_id& mover, 
 void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_update>& out) {
   stop_hold(c, now);
   if (c.ringing_at) out.push_back({call_update::kind::ring_cancelled, c, *c.ringing_at, {}});
-  if (c.talking_at && c.consultation)
-    keep_consultation(c, now, out);  // the caller left while held for a consultation: the PBX keeps it
-  else if (c.talking_at)
+  // The party held for a consultation left: the PBX keeps the consultation, and the operator who
+  // made it is on that call, not off the phone.
+  const auto consulting = consulting_from(c);
+  if (consulting) keep_consultation(c, *consulting, now, out);
+  if (c.talking_at && c.talking_at != consulting)
     out.push_back({call_update::kind::operator_left, c, *c.talking_at, {}});
   for (const auto& device : c.conferenced) out.push_back({call_update::kind::operator_left, c, device, {}});
   c.conferenced.clear();
-  if (c.dialled_by && c.talking_at != c.dialled_by && c.live.count(*c.dialled_by))
+  if (c.dialled_by && c.talking_at != c.dialled_by && c.dialled_by != consulting && c.live.count(*c.dialled_by))
     out.push_back({call_update::kind::operator_left, c, *c.dialled_by, {}});
   const auto consulted = c.consulted;
   if (c.answered_at)
@@ -334,6 +342,7 @@ void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_up
   c.consulted_answered = false;
   if (c.consultation) consultation_of_.erase(*c.consultation);
   c.consultation.reset();
+  c.held_by.reset();
   c.live.clear();
   auto id = c.pbx_id;
   out.push_back({call_update::kind::ended, std::move(c), {}, {}});
@@ -342,14 +351,18 @@ void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_up
 
 void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_point now, std::vector<call_update>& out) {
   c.live.erase(device);
+  // He dropped the party he held for a consultation: he is still on that one.
+  const bool consulting = consulting_from(c) == device;
+  if (consulting || c.held_by == device) {
+    stop_hold(c, now);
+    if (consulting) keep_consultation(c, device, now, out);
+    c.held_by.reset();
+  }
   if (c.ringing_at == device) {
     c.ringing_at.reset();
     out.push_back({call_update::kind::ring_cancelled, c, device, {}});
   } else if (c.talking_at == device) {
     stop_hold(c, now);
-    // He dropped the caller he held for a consultation: he is still on that one.
-    const bool consulting = c.consultation.has_value();
-    if (consulting) keep_consultation(c, now, out);
     c.talking_at.reset();
     if (!c.conferenced.empty()) {  // the conference goes on with the next operator
       c.talking_at = c.conferenced.front();
@@ -359,7 +372,7 @@ void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_poi
   } else if (auto it = std::find(c.conferenced.begin(), c.conferenced.end(), device); it != c.conferenced.end()) {
     c.conferenced.erase(it);
     out.push_back({call_update::kind::operator_left, c, device, {}});
-  } else if (c.dialled_by == device) {
+  } else if (c.dialled_by == device && !consulting) {
     out.push_back({call_update::kind::operator_left, c, device, {}});  // the operator who placed it hung up
   }
   if (c.live.size() <= 1) end_call(c, now, out);
@@ -378,7 +391,10 @@ void call_tracker::adopt(const pbx::snapshot_entry& entry, const pbx::device_id&
     c.answered_at = now;
     c.operators.push_back(device);
     c.phase = entry.state == pbx::connection_state::hold ? call_phase::held : call_phase::talking;
-    if (entry.state == pbx::connection_state::hold) c.held_since = now;
+    if (entry.state == pbx::connection_state::hold) {
+      c.held_since = now;
+      c.held_by = device;
+    }
   }
   out.push_back({call_update::kind::found, c, device, {}});
 }
@@ -503,15 +519,20 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                  },
                  [&](const pbx::call_held& ev) {
                    auto* c = find_mutable(ev.connection.call);
-                   if (!c || c->talking_at != ev.connection.device) return;
+                   const auto& device = ev.connection.device;
+                   // The operator talking on it, or the one who placed it while a colleague talks on it.
+                   if (!c || (c->talking_at != device && !(c->dialled_by == device && c->live.count(device)))) return;
+                   if (c->held_by == device) return;  // (every monitor of the call reports the hold)
                    if (!c->held_since) c->held_since = now;
+                   c->held_by = device;
                    c->phase = call_phase::held;
                    out.push_back({call_update::kind::held, *c, ev.connection.device, {}});
                  },
                  [&](const pbx::call_retrieved& ev) {
                    auto* c = find_mutable(ev.connection.call);
-                   if (!c || c->talking_at != ev.connection.device) return;
+                   if (!c || c->held_by != ev.connection.device) return;
                    stop_hold(*c, now);
+                   c->held_by.reset();
                    c->phase = call_phase::talking;
                    out.push_back({call_update::kind::retrieved, *c, ev.connection.device, {}});
                  },

@@ -69,6 +69,18 @@ class CallTracker : public ::testing::Test {
                                               {std::nullopt, pbx::connection_id{"I2", to}, pbx::party::known(to)}}},
         at);
   }
+  // Alice completes the transfer of I1 to carol (2003), whom she consulted on I2: bob and carol
+  // are on I3 from then.
+  static pbx::event alice_transfers_bob_to_carol() {
+    return pbx::call_transferred{
+        .primary_old_call = "I1",
+        .secondary_old_call = "I2",
+        .transferring = pbx::party::known("2001"),
+        .transferred_to = pbx::party::known("2003"),
+        .connections = {
+            {pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I3", "2002"}, pbx::party::known("2002")},
+            {pbx::connection_id{"I2", "2003"}, pbx::connection_id{"I3", "2003"}, pbx::party::known("2003")}}};
+  }
   const tracked_call& ended_call() {
     EXPECT_FALSE(last_.empty());
     EXPECT_EQ(last_.back().what, kind::ended);
@@ -397,24 +409,16 @@ TEST_F(CallTracker, ABlindTransferredColleagueWhoHangsUpFirstLeavesTheCallToTheO
   EXPECT_EQ(last_[1].device, "2003");
 }
 
-// The same from her phone after consulting carol: holding a call she placed is not followed, so
-// her consultation was a call of its own (I2), which stayed open after the transfer with alice and
-// carol in it: both were taken for busy on it, and its record never ended.
+// The same after she consulted carol from her phone, a hold this tracker did not see (the PBX did
+// not report it): her consultation was a call of its own (I2), which stayed open after the
+// transfer with alice and carol in it: both were taken for busy on it, and its record never ended.
 TEST_F(CallTracker, AColleagueTransferredAfterAConsultationByTheOperatorWhoCalledHimEndsHerConsultationCall) {
   tracker_.add_operator_device("2003");
   alice_calls_bob();
-  feed(pbx::call_held{.connection = {"I1", "2001"}}, 5s);
   EXPECT_EQ(feed(originated("I2", "2001", "2003"), 6s), (std::vector{kind::direct, kind::dialling}));
   feed(delivered("I2", "2003", "2001"), 6s);
   EXPECT_EQ(feed(established("I2", "2003"), 7s), std::vector{kind::answered});
-  auto transfer = pbx::call_transferred{
-      .primary_old_call = "I1",
-      .secondary_old_call = "I2",
-      .transferring = pbx::party::known("2001"),
-      .transferred_to = pbx::party::known("2003"),
-      .connections = {{pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I3", "2002"}, pbx::party::known("2002")},
-                      {pbx::connection_id{"I2", "2003"}, pbx::connection_id{"I3", "2003"}, pbx::party::known("2003")}}};
-  EXPECT_EQ(feed(transfer, 9s),
+  EXPECT_EQ(feed(alice_transfers_bob_to_carol(), 9s),
             (std::vector{kind::operator_left, kind::ended, kind::operator_left, kind::transferred}));
   EXPECT_EQ(last_[0].device, "2001");
   EXPECT_EQ(last_[1].call.pbx_id, "I2");
@@ -430,6 +434,109 @@ TEST_F(CallTracker, AColleagueTransferredAfterAConsultationByTheOperatorWhoCalle
   EXPECT_EQ(last_[1].device, "2002");
   EXPECT_EQ(ended_call().operators, (std::vector<pbx::device_id>{"2002", "2003"}));
   EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+// Alice (2001) holds I1, the call she placed to bob (2002), and consults carol (2003) on I2. Her
+// hold was not followed (only the operator talking on a call could hold it), so her desktop could
+// not complete a transfer or conference, and I2 was a second call at her phone.
+class ConsultingOnACallSheplaced : public CallTracker {
+ protected:
+  void SetUp() override {
+    CallTracker::SetUp();
+    tracker_.add_operator_device("2003");
+    alice_calls_bob();
+    ASSERT_EQ(feed(pbx::call_held{.connection = {"I1", "2001"}}, 5s), std::vector{kind::held});
+    EXPECT_EQ(last_[0].device, "2001");
+    ASSERT_NE(tracker_.call_at("2001"), nullptr);
+    EXPECT_EQ(tracker_.call_at("2001")->phase, call_phase::held);
+    EXPECT_EQ(tracker_.call_at("2001")->held_by, "2001");
+    EXPECT_EQ(feed(pbx::call_held{.connection = {"I1", "2001"}}, 5s), std::vector<kind>{});  // bob's monitor's report
+    ASSERT_EQ(feed(originated("I2", "2001", "2003"), 6s), std::vector{kind::consultation});
+    EXPECT_EQ(last_[0].device, "2001");
+    EXPECT_EQ(last_[0].other, "2003");
+    ASSERT_EQ(feed(delivered("I2", "2003", "2001"), 6s), std::vector{kind::consult_ringing});
+    EXPECT_EQ(last_[0].device, "2003");
+  }
+  void carol_answers() { EXPECT_EQ(feed(established("I2", "2003"), 7s), std::vector{kind::consult_answered}); }
+};
+
+TEST_F(ConsultingOnACallSheplaced, IsHerConsultationAndTheTransferHandsBobToCarol) {
+  carol_answers();
+  EXPECT_EQ(tracker_.open_calls(), 1u);
+  for (const auto* phone : {"2001", "2002", "2003"}) {
+    ASSERT_NE(tracker_.call_at(phone), nullptr) << phone;
+    EXPECT_EQ(tracker_.call_at(phone)->pbx_id, "I1") << phone;
+  }
+  EXPECT_EQ(tracker_.find("I1")->consultation, "I2");
+  EXPECT_EQ(tracker_.find("I1")->phase, call_phase::consulting);
+  EXPECT_EQ(feed(alice_transfers_bob_to_carol(), 9s), (std::vector{kind::operator_left, kind::transferred}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[1].other, "2003");
+  EXPECT_EQ(tracker_.open_calls(), 1u);
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "I3");
+  EXPECT_EQ(tracker_.call_at("2003")->pbx_id, "I3");
+  EXPECT_FALSE(tracker_.find("I3")->held_by);
+  EXPECT_EQ(feed(cleared("I3", "2003"), 40s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2003");
+  EXPECT_EQ(last_[1].device, "2002");
+  EXPECT_EQ(ended_call().disposition, call_disposition::transferred);
+  EXPECT_EQ(ended_call().operators, (std::vector<pbx::device_id>{"2002", "2003"}));
+  EXPECT_EQ(ended_call().held_total, 4s);  // held from 5 s until the transfer at 9 s
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+}
+
+TEST_F(ConsultingOnACallSheplaced, AConferenceKeepsAllThreeUntilEachHangsUp) {
+  carol_answers();
+  auto conference =
+      pbx::call_conferenced{.primary_old_call = "I1",
+                            .secondary_old_call = "I2",
+                            .conferencing = pbx::party::known("2001"),
+                            .added_party = pbx::party::known("2003"),
+                            .connections = {{pbx::connection_id{"I1", "2001"}, pbx::connection_id{"I1", "2001"}, {}},
+                                            {pbx::connection_id{"I1", "2002"}, pbx::connection_id{"I1", "2002"}, {}},
+                                            {pbx::connection_id{"I2", "2003"}, pbx::connection_id{"I1", "2003"}, {}}}};
+  EXPECT_EQ(feed(conference, 9s), std::vector{kind::conferenced});
+  EXPECT_EQ(tracker_.find("I1")->phase, call_phase::talking);
+  for (const auto* phone : {"2001", "2002", "2003"}) EXPECT_EQ(tracker_.call_at(phone)->pbx_id, "I1") << phone;
+  EXPECT_EQ(feed(cleared("I1", "2001"), 20s), std::vector{kind::operator_left});
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(feed(cleared("I1", "2003"), 30s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2003");
+  EXPECT_EQ(last_[1].device, "2002");
+  EXPECT_EQ(ended_call().disposition, call_disposition::answered);
+}
+
+TEST_F(ConsultingOnACallSheplaced, WhenCarolHangsUpAliceRetrievesBob) {
+  carol_answers();
+  EXPECT_EQ(feed(cleared("I2", "2003"), 8s), std::vector{kind::consult_left});
+  EXPECT_EQ(last_[0].device, "2003");
+  EXPECT_EQ(tracker_.call_at("2003"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2001")->phase, call_phase::held);
+  EXPECT_EQ(feed(pbx::call_retrieved{.connection = {"I1", "2001"}}, 10s), std::vector{kind::retrieved});
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(tracker_.call_at("2001")->phase, call_phase::talking);
+  EXPECT_EQ(feed(cleared("I1", "2001"), 20s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2001");
+  EXPECT_EQ(last_[1].device, "2002");
+  EXPECT_EQ(ended_call().held_total, 5s);
+}
+
+// Bob hangs up while alice holds him: she talks on with carol, on the consultation kept as a call
+// she placed; bob leaves, she does not.
+TEST_F(ConsultingOnACallSheplaced, WhenBobHangsUpTheConsultationGoesOnAsACallAlicePlaced) {
+  carol_answers();
+  EXPECT_EQ(feed(cleared("I1", "2002"), 8s), (std::vector{kind::operator_left, kind::consult_kept, kind::direct,
+                                                          kind::dialling, kind::answered, kind::ended}));
+  EXPECT_EQ(last_[0].device, "2002");
+  EXPECT_EQ(last_[1].device, "2001");
+  EXPECT_EQ(last_[1].other, "I2");
+  EXPECT_EQ(last_[4].device, "2003");
+  EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "I2");
+  EXPECT_EQ(tracker_.call_at("2003")->pbx_id, "I2");
+  EXPECT_EQ(tracker_.call_at("2002"), nullptr);
+  EXPECT_EQ(feed(cleared("I2", "2001"), 30s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
 }
 
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {

@@ -857,6 +857,12 @@ class CallControlBetweenColleagues : public CallControl {
   std::string presence() const {
     return scalar("SELECT string_agg(state::text, ',' ORDER BY operator_id) FROM presence");
   }
+
+  // The presence states alice, bob and carol went through, in order: "alice's | bob's | carol's".
+  std::string histories() const {
+    return scalar(presence_history_sql(1)) + " | " + scalar(presence_history_sql(2)) + " | " +
+           scalar(presence_history_sql(3));
+  }
 };
 
 // Bob was replaced by carol in the tracker without leaving the call, so he stayed talking after it.
@@ -901,9 +907,10 @@ TEST_F(CallControlBetweenColleagues,
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 
-// The same after a consultation, from alice's phone (her desktop offers no consultation of a call
-// she placed). Before the fix her consultation call to carol stayed open after the transfer, its
-// record too, and alice and carol were taken for busy on it.
+// The same after a consultation from alice's phone. Before the fix her hold of the call she
+// placed was not followed, so her consultation call to carol was a call of its own: before
+// 16de37c it stayed open after the transfer, its record too; then it ended with it, recorded as a
+// second call.
 TEST_F(CallControlBetweenColleagues, TransferAfterAConsultationFromThePhoneOfTheOperatorWhoCalledEndsHerConsultation) {
   testing::run_coroutine(
       loop_,
@@ -924,25 +931,182 @@ TEST_F(CallControlBetweenColleagues, TransferAfterAConsultationFromThePhoneOfThe
             30s));
         CO_ASSERT_TRUE(
             co_await link_->execute(pbx::transfer_call{.held = {bobs, "2001"}, .active = {consultation, "2001"}}));
-        CO_ASSERT_TRUE(co_await wait_until(
-            [&] { return centre_->counters().calls_ended == 1 && presence() == "ready,talking,talking"; }, 30s));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "ready,talking,talking"; }, 30s));
         CO_ASSERT_TRUE(centre_->tracker().call_at("2001") == nullptr);
         // Carol hangs up from her desktop: the call ends, and both are free.
         CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
         CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  // Alice's call to bob, handed on to carol; her consultation of carol was part of it.
+  EXPECT_EQ(scalar("SELECT string_agg(caller || ':' || dialled || ':' || operator_id || ':' || last_operator_id || "
+                   "':' || disposition || ':' || (hold_seconds > 0), ',' ORDER BY call_id) FROM calls"),
+            "2001:2002:2:3:transferred:true");
+  EXPECT_EQ(histories(),
+            "not_ready,ready,talking,held,ready | not_ready,ready,ringing,talking,ready | "
+            "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// From her desktop, alice holds the call she placed to bob, consults carol, and completes the
+// transfer. Before the fix her hold was not followed: the desk answered "no consultation call to
+// transfer to", and her consultation was a second call at her phone.
+TEST_F(CallControlBetweenColleagues, FromHerDesktopTheOperatorWhoCalledAColleagueHoldsConsultsAndTransfersHim) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hold{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::held));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "held,talking,ready"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "2003"})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::consulting));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::talking));
+        CO_ASSERT_TRUE(
+            ok(co_await at("alice").client->request(desk::req::transfer{.mode = desk::req::transfer_mode::complete})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "ready,talking,talking"; }, 30s));
+        // Bob and carol talk at the PBX; alice is out of it.
+        const auto at_carol = sim_->model().calls_at("2003");
+        CO_ASSERT_TRUE(at_carol.size() == 1u && sim_->model().calls_at("2002") == at_carol &&
+                       sim_->model().calls_at("2001").empty());
+        CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT direction || ':' || caller || ':' || dialled || ':' || operator_id || ':' || "
+                   "last_operator_id || ':' || disposition || ':' || (hold_seconds > 0) || ':' || "
+                   "(wrap_up_seconds IS NULL) FROM calls"),
+            "internal:2001:2002:2:3:transferred:true:true");
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events WHERE kind IN ('held', "
+                   "'consultation', 'consultation_ringing', 'consultation_answered', 'transferred')"),
+            "held,consultation,consultation_ringing,consultation_answered,transferred");
+  EXPECT_EQ(histories(),
+            "not_ready,ready,talking,held,ready | not_ready,ready,ringing,talking,ready | "
+            "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(story(at("alice"), 1),
+            (std::vector{call_state::talking, call_state::held, call_state::consulting, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
+  EXPECT_EQ(story(at("carol"), 1), (std::vector{call_state::ringing, call_state::talking, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// From her desktop, alice consults an outside number about the call she placed to bob and makes
+// a conference of the three; bob's desktop learns it is one.
+TEST_F(CallControlBetweenColleagues, FromHerDesktopTheOperatorWhoCalledAColleagueConferencesAnOutsideNumberIn) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "+4930777"})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::consulting));
+        // The outside party answers after the simulator's delay.
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] {
+              const auto* c = centre_->tracker().call_at("2001");
+              return c && c->consulted_answered;
+            },
+            30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::conference{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::conference));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::conference));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "talking,talking,ready"; }, 30s));
+        // Alice leaves the conference, then bob: the outside party is alone and the call ends.
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT direction || ':' || operator_id || ':' || disposition || ':' || (ended_at IS NOT NULL) "
+                   "FROM calls"),
+            "internal:2:answered:true");
+  EXPECT_EQ(scalar("SELECT string_agg(kind || '>' || coalesce(detail->>'to', ''), ',' ORDER BY event_id) "
+                   "FROM call_events WHERE kind IN ('consultation', 'conferenced')"),
+            "consultation>+4930777,conferenced>+4930777");
+  EXPECT_EQ(histories(),
+            "not_ready,ready,talking,held,talking,ready | not_ready,ready,ringing,talking,ready | "
+            "not_ready,ready");
+  EXPECT_EQ(story(at("alice"), 1), (std::vector{call_state::talking, call_state::held, call_state::consulting,
+                                                call_state::conference, call_state::ended}));
+  EXPECT_EQ(story(at("bob"), 1),
+            (std::vector{call_state::ringing, call_state::talking, call_state::conference, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// Carol hangs up the consultation: alice's desktop is back on her held call to bob, which she
+// retrieves from it.
+TEST_F(CallControlBetweenColleagues, FromHerDesktopTheOperatorWhoCalledAColleagueRetrievesHimAfterAConsultation) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "2003"})));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::talking));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "held,talking,talking"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::ended));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::held));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::retrieve{})));
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "talking,talking,ready"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await all_done());
+        co_await collect_offers();
+      },
+      180s);
+
+  EXPECT_EQ(scalar("SELECT operator_id || ':' || disposition || ':' || (hold_seconds > 0) FROM calls"),
+            "2:answered:true");
+  EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY event_id) FROM call_events WHERE kind IN ('held', "
+                   "'retrieved', 'consultation', 'consultation_ended')"),
+            "held,consultation,consultation_ended,retrieved");
+  EXPECT_EQ(histories(),
+            "not_ready,ready,talking,held,talking,ready | not_ready,ready,ringing,talking,ready | "
+            "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(story(at("alice"), 1), (std::vector{call_state::talking, call_state::held, call_state::consulting,
+                                                call_state::held, call_state::talking, call_state::ended}));
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
+// Bob hangs up while alice holds him to consult carol: alice and carol talk on, on the
+// consultation kept as a call alice placed; a call between colleagues owes no wrap-up and counts
+// for nobody.
+TEST_F(CallControlBetweenColleagues, TheColleagueHeldForAConsultationHangsUpAndTheConsultationGoesOnWithoutWrapUp) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_bob());
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::consult{.number = "2003"})));
+        CO_ASSERT_TRUE(co_await until_call(at("carol"), call_state::talking));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return presence() == "held,talking,talking"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("bob").client->request(desk::req::hangup{})));
+        CO_ASSERT_TRUE(co_await until_call(at("bob"), call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return count("SELECT count(*) FROM calls") == 2 && presence() == "talking,ready,talking"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("carol").client->request(desk::req::hangup{})));
         CO_ASSERT_TRUE(co_await all_done(2));
         co_await collect_offers();
       },
       180s);
 
-  // Alice's call to bob, handed on to carol; her consultation of carol, ended by the transfer.
-  EXPECT_EQ(scalar("SELECT string_agg(caller || ':' || dialled || ':' || operator_id || ':' || last_operator_id || "
-                   "':' || disposition, ',' ORDER BY call_id) FROM calls"),
-            "2001:2002:2:3:transferred,2001:2003:3:3:transferred");
-  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE ended_at IS NULL"), 0);
-  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,talking,ready");
-  EXPECT_EQ(scalar(presence_history_sql(2)), "not_ready,ready,ringing,talking,ready");
-  EXPECT_EQ(scalar(presence_history_sql(3)), "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(scalar("SELECT string_agg(direction || ':' || caller || ':' || dialled || ':' || operator_id || ':' || "
+                   "disposition || ':' || (wrap_up_seconds IS NULL), ',' ORDER BY call_id) FROM calls"),
+            "internal:2001:2002:2:answered:true,internal:2001:2003:3:answered:true");
+  EXPECT_EQ(histories(),
+            "not_ready,ready,talking,held,talking,ready | not_ready,ready,ringing,talking,ready | "
+            "not_ready,ready,ringing,talking,ready");
+  EXPECT_EQ(scalar("SELECT string_agg(calls_handled::text, ',' ORDER BY operator_id) FROM presence"), "0,0,0");
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 

@@ -66,6 +66,9 @@ struct tracked_call {
   std::optional<time_point> answered_at;
   std::optional<time_point> ended_at;
   std::optional<time_point> held_since;
+  // The operator device holding the call: the one talking on it, or the one who placed it (she
+  // holds it while her colleague talks on it). A consultation is made from there.
+  std::optional<pbx::device_id> held_by;
   std::chrono::milliseconds held_total{0};
   std::optional<call_disposition> disposition;
 };
@@ -159,9 +162,12 @@ class call_tracker {
                          std::vector<call_update>& out);
   // The consultation of `main` ended without a transfer or conference.
   void end_consultation(tracked_call& main, std::vector<call_update>& out);
-  // `main` ends (or its operator leaves it) while he consults: the PBX keeps the consultation
-  // call, which is tracked from now on as a call of its own that he placed.
-  void keep_consultation(tracked_call& main, time_point now, std::vector<call_update>& out);
+  // The operator device that made the open consultation of `c` (none without one).
+  static std::optional<pbx::device_id> consulting_from(const tracked_call& c);
+  // `main` ends (or `consulting`, its operator, leaves it) while he consults: the PBX keeps the
+  // consultation call, which is tracked from now on as a call of its own that he placed.
+  void keep_consultation(tracked_call& main, const pbx::device_id& consulting, time_point now,
+                         std::vector<call_update>& out);
   // A connection of a consultation call: the consulted operator's ringing and answer.
   void consultation_event(const pbx::call_id& consultation, const pbx::device_id& device, bool answered,
                           std::vector<call_update>& out);
