@@ -429,8 +429,9 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 
   // The record of a caller's call that ended during a consultation is known now: the wrap-up
-  // the consulting operator owes it, or is in, is that record's, and his desktop learns the
-  // call (it knew none without a record).
+  // the consulting operator owes it, or is in, is that record's: his presence names it as his
+  // call (as in any wrap-up, for supervisors), and his desktop learns the call (it knew none
+  // without a record).
   void owe_wrap_up(const tracked_call& caller_call) {
     for (auto& [id, kept] : kept_consultations)
       if (kept.caller_call == caller_call.pbx_id && !kept.record) kept.record = caller_call.record_id;
@@ -440,6 +441,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     wrap_up_unrecorded.erase(wrapping);
     if (auto call = wrap_up_call.find(op); call != wrap_up_call.end() && !call->second) {
       call->second = caller_call.record_id;
+      write(store::presence_move{
+          .operator_id = op, .from = {"wrap_up"}, .to = "wrap_up", .call_id = caller_call.record_id});
       notify_desk(op, caller_call, desk::call_state::ended);
     }
   }
