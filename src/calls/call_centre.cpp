@@ -447,6 +447,21 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
     }
   }
 
+  // `op` is off the phone after the customer's call `call`, whose record may not be known yet
+  // (`record` 0): his wrap-up starts whether or not (`ready`: presence never followed a call
+  // without a record), and is the record's once it comes (owe_wrap_up). `count`: the call counts
+  // as handled by him now.
+  void begin_wrap_up(std::int64_t op, std::int64_t record, const pbx::call_id& call, bool count,
+                     std::chrono::seconds length) {
+    write(store::presence_move{.operator_id = op,
+                               .from = {"talking", "held", "ringing", "ready"},
+                               .to = "wrap_up",
+                               .call_id = record ? std::optional(record) : std::nullopt,
+                               .call_finished = count});
+    start_wrap_up(op, record, length);
+    if (!record) wrap_up_unrecorded[call] = op;
+  }
+
   // Ends the operator's reservation for a call that will not ring at him.
   void give_back(std::int64_t op, std::int64_t call_id) {
     auto self = shared_from_this();
@@ -568,17 +583,9 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
         stop_timer(no_answer_timers, op);
         const auto kept = kept_consultations.find(c.first_pbx_id);
         if (kept != kept_consultations.end() && op && op == kept->second.consulting) {
-          // Off the phone at last: the wrap-up of the caller who left during the consultation,
-          // whether or not his call's record is known yet. (`ready`: presence never followed a
-          // call without a record.)
+          // Off the phone at last: the wrap-up of the caller who left during the consultation.
           const auto& owed = kept->second;
-          write(store::presence_move{.operator_id = op,
-                                     .from = {"talking", "held", "ringing", "ready"},
-                                     .to = "wrap_up",
-                                     .call_id = owed.record ? std::optional(owed.record) : std::nullopt,
-                                     .call_finished = !owed.counted});
-          start_wrap_up(op, owed.record, owed.wrap_up);
-          if (!owed.record) wrap_up_unrecorded[owed.caller_call] = op;
+          begin_wrap_up(op, owed.record, owed.caller_call, !owed.counted, owed.wrap_up);
           kept->second.consulting = 0;
         } else if (op && (c.record_id || kept != kept_consultations.end()) && internal(c)) {
           // A call between colleagues: no wrap-up.
@@ -590,6 +597,10 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
                                      .call_id = c.record_id,
                                      .call_finished = true});
           start_wrap_up(op, c.record_id, std::chrono::seconds(wrap_up_seconds_for(c.pbx_id)));
+        } else if (op && c.direct && !internal(c)) {
+          // A call to or from outside that ended before its record was written: his wrap-up and
+          // his handled call all the same, as when the record came in time.
+          begin_wrap_up(op, 0, c.pbx_id, true, std::chrono::seconds(wrap_up_seconds_for(c.pbx_id)));
         }
         notify_desk(op, c, desk::call_state::ended);
         break;

@@ -40,6 +40,16 @@ class CallControl : public e2e::end_to_end {
     co_return co_await until_call(at("alice"), call_state::talking);
   }
 
+  // Alice alone is logged in and ready, her phone known.
+  awaitable<bool> alice_alone_is_ready() {
+    if (!co_await wait_until([&] { return link_->is_up(); }, 30s)) co_return false;
+    if (!co_await staff({{"alice", "2001"}})) co_return false;
+    if (!co_await wait_until([&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; },
+                             30s))
+      co_return false;
+    co_return co_await phone_known("2001");
+  }
+
   // The specialist logs in and is ready (after the call went to alice).
   awaitable<bool> bob_is_ready() {
     if (!co_await staff({{"bob", "2002"}})) co_return false;
@@ -497,6 +507,44 @@ TEST_F(CallControlWithLongDefaultWrapUp, TheWrapUpOfACallerWhoseRecordCameAfterT
   EXPECT_EQ(sim_->stats().active_calls, 0u);
 }
 
+// A call dialled straight to alice's extension is answered and ended before its record is written
+// (the calls table is locked meanwhile). Before the fix she got no wrap-up and no handled call,
+// unlike the same call whose record came in time; the record itself was complete.
+TEST_F(CallControlWithLongDefaultWrapUp, ADirectCallThatEndedBeforeItsRecordStillGivesTheOperatorItsWrapUp) {
+  const std::string alice =
+      "SELECT state || ',' || coalesce(current_call_id::text, '-') || ',' || calls_handled FROM presence "
+      "WHERE operator_id = 1";
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_alone_is_ready());
+        hold_call_records();
+        CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555009", .dialled = "2001", .talk_time = 1s}).has_value());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1; }, 30s));
+        CO_ASSERT_TRUE(count("SELECT count(*) FROM calls") == 0);  // it ended before its record
+        // Her wrap-up starts now; it is the record's once the record is written.
+        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "wrap_up,-,1"; }, 30s));
+        release_call_records();
+        CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ended));
+        CO_ASSERT_TRUE(co_await wait_until(
+            [&] { return scalar(alice) == "wrap_up," + scalar("SELECT min(call_id)::text FROM calls") + ",1"; }, 30s));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::disposition{.code = "sold"})));
+        CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::end_wrap_up{})));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return settled() && scalar(alice) == "ready,-,1"; }, 30s));
+      },
+      180s);
+
+  // The record: answered by alice, then ended, with her wrap-up and its disposition.
+  EXPECT_EQ(scalar("SELECT direction || ':' || caller || ':' || dialled || ':' || operator_id || ':' || disposition "
+                   "|| ':' || (offered_at <= answered_at AND answered_at <= ended_at) || ':' || wrap_up_code || ':' "
+                   "|| (wrap_up_seconds IS NOT NULL) FROM calls"),
+            "inbound:+4930555009:2001:1:answered:true:sold:true");
+  EXPECT_EQ(scalar(presence_history_sql(1)), "not_ready,ready,wrap_up,ready");
+  const auto call_id = count("SELECT min(call_id) FROM calls");
+  EXPECT_EQ(story(at("alice"), call_id), std::vector{call_state::ended});
+  EXPECT_EQ(sim_->stats().active_calls, 0u);
+}
+
 // The same call centre with a minute of wrap-up: the operator ends it from his desktop.
 class CallControlWithLongWrapUp : public CallControl {
  protected:
@@ -535,11 +583,7 @@ TEST_F(CallControl, AnOperatorsOutgoingCallHasItsRecordAndKeepsHerBusy) {
   testing::run_coroutine(
       loop_,
       [&]() -> awaitable<void> {
-        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
-        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
-        CO_ASSERT_TRUE(co_await wait_until(
-            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
-        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(co_await alice_alone_is_ready());
         CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::dial{.number = "+4930777"})));
         // Busy from the dialling; the far end answers after the simulator's delay.
         CO_ASSERT_TRUE(co_await wait_until(
@@ -578,11 +622,7 @@ TEST_F(CallControl, ADirectCallToAnOperatorsExtensionHasItsRecord) {
   testing::run_coroutine(
       loop_,
       [&]() -> awaitable<void> {
-        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
-        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
-        CO_ASSERT_TRUE(co_await wait_until(
-            [&] { return scalar("SELECT state FROM presence WHERE operator_id = 1") == "ready"; }, 30s));
-        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(co_await alice_alone_is_ready());
         CO_ASSERT_TRUE(sim_->offer({.caller = "+4930555001", .dialled = "2001", .talk_time = 1s}).has_value());
         CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::ringing));
         CO_ASSERT_TRUE(co_await until_call(at("alice"), call_state::talking));
@@ -610,10 +650,7 @@ TEST_F(CallControl, AnOperatorWhoGoesReadyDuringADirectCallIsBusyWithItAndGetsTh
   testing::run_coroutine(
       loop_,
       [&]() -> awaitable<void> {
-        CO_ASSERT_TRUE(co_await wait_until([&] { return link_->is_up(); }, 30s));
-        CO_ASSERT_TRUE(co_await staff({{"alice", "2001"}}));
-        CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "ready,-"; }, 30s));
-        CO_ASSERT_TRUE(co_await phone_known("2001"));
+        CO_ASSERT_TRUE(co_await alice_alone_is_ready());
         CO_ASSERT_TRUE(ok(co_await at("alice").client->request(desk::req::not_ready{.reason = "paperwork"})));
         CO_ASSERT_TRUE(co_await wait_until([&] { return scalar(alice) == "not_ready,-"; }, 30s));
         // A call dialled straight to her extension while she is not ready: she takes it, still
