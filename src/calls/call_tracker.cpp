@@ -68,7 +68,47 @@ bool call_tracker::is_operator_device(const pbx::device_id& device) const {
 
 tracked_call* call_tracker::find_mutable(const pbx::call_id& call) {
   auto it = calls_.find(call);
-  return it == calls_.end() ? nullptr : &it->second;
+  if (it == calls_.end()) return nullptr;
+  changed_.push_back(call);
+  return &it->second;
+}
+
+std::vector<pbx::device_id> call_tracker::devices_of(const tracked_call& c) {
+  std::vector<pbx::device_id> out;
+  const auto add = [&](const pbx::device_id& device) {
+    if (std::find(out.begin(), out.end(), device) == out.end()) out.push_back(device);
+  };
+  if (c.ringing_at) add(*c.ringing_at);
+  if (c.talking_at) add(*c.talking_at);
+  for (const auto& device : c.conferenced) add(device);
+  if (c.consulted) add(*c.consulted);
+  if (c.dialled_by && c.live.count(*c.dialled_by)) add(*c.dialled_by);
+  return out;
+}
+
+void call_tracker::reindex() {
+  for (const auto& id : changed_) {
+    const auto* c = find(id);
+    auto now = c ? devices_of(*c) : std::vector<pbx::device_id>{};
+    auto was = indexed_at_.find(id);
+    if (was != indexed_at_.end()) {
+      for (const auto& device : was->second) {
+        if (std::find(now.begin(), now.end(), device) != now.end()) continue;
+        auto at = calls_at_.find(device);
+        std::erase(at->second, id);
+        if (at->second.empty()) calls_at_.erase(at);
+      }
+    }
+    for (const auto& device : now)
+      if (was == indexed_at_.end() || std::find(was->second.begin(), was->second.end(), device) == was->second.end())
+        calls_at_[device].push_back(id);
+    if (now.empty()) {
+      if (was != indexed_at_.end()) indexed_at_.erase(was);
+    } else {
+      indexed_at_[id] = std::move(now);
+    }
+  }
+  changed_.clear();
 }
 
 const tracked_call* call_tracker::find(const pbx::call_id& call) const {
@@ -89,11 +129,8 @@ const tracked_call* call_tracker::find_by_first_id(const pbx::call_id& first) co
 }
 
 const tracked_call* call_tracker::call_at(const pbx::device_id& device) const {
-  for (const auto& [id, c] : calls_)
-    if (c.ringing_at == device || in_call(c, device) || c.consulted == device ||
-        (c.dialled_by == device && c.live.count(device)))
-      return &c;
-  return nullptr;
+  auto at = calls_at_.find(device);
+  return at == calls_at_.end() ? nullptr : find(at->second.back());
 }
 
 bool call_tracker::in_call(const tracked_call& c, const pbx::device_id& device) {
@@ -102,12 +139,17 @@ bool call_tracker::in_call(const tracked_call& c, const pbx::device_id& device) 
 
 bool call_tracker::link_consultation(const pbx::call_id& call, const pbx::device_id& calling,
                                      const pbx::device_id& reached, std::vector<call_update>& out) {
-  for (auto& [id, main] : calls_) {
+  reindex();  // (a call it holds is found at its phone)
+  auto at = calls_at_.find(calling);
+  if (at == calls_at_.end()) return false;
+  for (auto id = at->second.rbegin(); id != at->second.rend(); ++id) {
+    auto& main = calls_.at(*id);
     if (main.phase == call_phase::held && main.held_by == calling) {
       main.consultation = call;
       main.consulted_number = reached;
       main.phase = call_phase::consulting;
-      consultation_of_[call] = id;
+      consultation_of_[call] = *id;
+      changed_.push_back(*id);
       out.push_back({call_update::kind::consultation, main, calling, reached});
       return true;
     }
@@ -191,6 +233,7 @@ std::vector<tracked_call> call_tracker::snapshot() const {
 
 tracked_call& call_tracker::open(const pbx::call_id& call, time_point now) {
   auto& c = calls_[call];
+  changed_.push_back(call);
   c.pbx_id = call;
   c.first_pbx_id = call;
   c.offered_at = now;
@@ -204,6 +247,8 @@ void call_tracker::rename(const pbx::call_id& from, const pbx::call_id& to) {
   node.key() = to;
   node.mapped().pbx_id = to;
   calls_.insert(std::move(node));
+  changed_.push_back(from);
+  changed_.push_back(to);
 }
 
 void call_tracker::mark_queued(const pbx::call_id& call, time_point now) {
@@ -211,19 +256,23 @@ void call_tracker::mark_queued(const pbx::call_id& call, time_point now) {
     if (!c->queued_at) c->queued_at = now;
     if (c->phase == call_phase::offered) c->phase = call_phase::waiting;
   }
+  reindex();
 }
 
 void call_tracker::mark_routed_elsewhere(const pbx::call_id& call, call_disposition as) {
   if (auto* c = find_mutable(call)) c->routed_as = as;
+  reindex();
 }
 
 void call_tracker::set_record_id(const pbx::call_id& call, std::int64_t record_id) {
   if (auto* c = find_mutable(call)) c->record_id = record_id;
+  reindex();
 }
 
 void call_tracker::forget(const pbx::call_id& call) {
   if (auto* c = find_mutable(call); c && c->consultation) consultation_of_.erase(*c->consultation);
   calls_.erase(call);
+  reindex();
 }
 
 void call_tracker::stop_hold(tracked_call& c, time_point now) {
@@ -347,6 +396,7 @@ void call_tracker::end_call(tracked_call& c, time_point now, std::vector<call_up
   auto id = c.pbx_id;
   out.push_back({call_update::kind::ended, std::move(c), {}, {}});
   calls_.erase(id);
+  changed_.push_back(id);
 }
 
 void call_tracker::leave(tracked_call& c, const pbx::device_id& device, time_point now, std::vector<call_update>& out) {
@@ -600,6 +650,7 @@ std::vector<call_update> call_tracker::on_event(const pbx::event& e, time_point 
                  [&](const auto&) {},
              },
              e);
+  reindex();
   return out;
 }
 

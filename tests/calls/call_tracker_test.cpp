@@ -539,6 +539,115 @@ TEST_F(ConsultingOnACallSheplaced, WhenBobHangsUpTheConsultationGoesOnAsACallAli
   EXPECT_EQ(feed(cleared("I2", "2001"), 30s), (std::vector{kind::operator_left, kind::operator_left, kind::ended}));
 }
 
+// call_at finds calls through an index of the devices they are at (before, a scan of every open
+// call on every desktop command and consultation). Fifty groups of phones, each with a routed call
+// at its own stage and an outgoing call: each phone finds its call, through consultations,
+// conferences, transfers (the call's id changes) and ends, and nothing once the call left it.
+TEST_F(CallTracker, EachPhoneFindsItsCallAmongManyOpenCallsAndNoneOnceTheCallLeftIt) {
+  constexpr int groups = 50;
+  // Group i: phones a (the routed call's operator), b (consulted), c (dialling out).
+  const auto phone = [](int i, int k) { return std::to_string(3000 + 3 * i + k); };
+  const auto id = [](const char* prefix, int i) { return prefix + std::to_string(i); };
+  for (int i = 0; i < groups; ++i)
+    for (int k = 0; k < 3; ++k) tracker_.add_operator_device(phone(i, k));
+  const auto at = [&](const pbx::device_id& device) -> std::string {
+    const auto* c = tracker_.call_at(device);
+    return c ? c->pbx_id + ":" + std::string(to_string(c->phase)) : "-";
+  };
+  // Stage i % 4 of the routed call R<i>: ringing, talking, held, consulting b.
+  for (int i = 0; i < groups; ++i) {
+    const auto a = phone(i, 0);
+    offer(id("R", i), 0s);
+    feed(pbx::call_diverted{.connection = {id("R", i), "5000"}}, 1s);
+    feed(delivered(id("R", i), a), 1s);
+    if (i % 4 >= 1) feed(established(id("R", i), a), 2s);
+    if (i % 4 >= 2) feed(pbx::call_held{.connection = {id("R", i), a}}, 3s);
+    if (i % 4 >= 3) feed(delivered(id("C", i), phone(i, 1), a), 4s);
+    feed(originated(id("O", i), phone(i, 2), "+4930777"), 5s);
+  }
+  EXPECT_EQ(tracker_.open_calls(), 2u * groups);
+  const char* stages[] = {"ringing", "talking", "held", "consulting"};
+  for (int i = 0; i < groups; ++i) {
+    EXPECT_EQ(at(phone(i, 0)), id("R", i) + ":" + stages[i % 4]);
+    EXPECT_EQ(at(phone(i, 1)), i % 4 == 3 ? id("R", i) + ":consulting" : "-");
+    EXPECT_EQ(at(phone(i, 2)), id("O", i) + ":ringing");
+  }
+  // Stage 0: the caller gives up; 1: the operator hangs up; 2: she consults b and makes a
+  // conference; 3: b answers and she transfers the caller to him (the call is T<i> from then).
+  // Every other outgoing call ends.
+  for (int i = 0; i < groups; ++i) {
+    const auto a = phone(i, 0);
+    const auto b = phone(i, 1);
+    const auto r = id("R", i);
+    const auto c = id("C", i);
+    if (i % 4 == 0) feed(pbx::call_cleared{.call = r}, 6s);
+    if (i % 4 == 1) feed(cleared(r, a), 6s);
+    if (i % 4 == 2) {
+      feed(delivered(c, b, a), 6s);
+      feed(established(c, b), 7s);
+      feed(pbx::call_conferenced{.primary_old_call = r,
+                                 .secondary_old_call = c,
+                                 .conferencing = pbx::party::known(a),
+                                 .added_party = pbx::party::known(b),
+                                 .connections = {{pbx::connection_id{r, a}, pbx::connection_id{r, a}, {}},
+                                                 {pbx::connection_id{c, b}, pbx::connection_id{r, b}, {}}}},
+           8s);
+    }
+    if (i % 4 == 3) {
+      feed(established(c, b), 6s);
+      feed(
+          pbx::call_transferred{
+              .primary_old_call = r,
+              .secondary_old_call = c,
+              .transferring = pbx::party::known(a),
+              .transferred_to = pbx::party::known(b),
+              .connections = {{pbx::connection_id{r, "+4930555001"}, pbx::connection_id{id("T", i), "+4930555001"}, {}},
+                              {pbx::connection_id{c, b}, pbx::connection_id{id("T", i), b}, {}}}},
+          8s);
+    }
+    if (i % 2 == 0) feed(cleared(id("O", i), phone(i, 2)), 9s);
+  }
+  for (int i = 0; i < groups; ++i) {
+    const auto r = id("R", i);
+    const std::string after[] = {"-", "-", r + ":talking", "-"};
+    EXPECT_EQ(at(phone(i, 0)), after[i % 4]);
+    const std::string consulted[] = {"-", "-", r + ":talking", id("T", i) + ":talking"};
+    EXPECT_EQ(at(phone(i, 1)), consulted[i % 4]);
+    EXPECT_EQ(at(phone(i, 2)), i % 2 == 0 ? "-" : id("O", i) + ":ringing");
+    EXPECT_EQ(tracker_.find(r) != nullptr, i % 4 == 2);
+  }
+  // Everything ends: no phone finds a call.
+  for (int i = 0; i < groups; ++i) {
+    feed(pbx::call_cleared{.call = id(i % 4 == 3 ? "T" : "R", i)}, 10s);
+    feed(pbx::call_cleared{.call = id("O", i)}, 10s);
+  }
+  EXPECT_EQ(tracker_.open_calls(), 0u);
+  for (int i = 0; i < groups; ++i)
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(at(phone(i, k)), "-") << phone(i, k);
+}
+
+// Two calls at one phone: alice (2001) holds her call H, and bob (2002) consults her about his
+// call M, older than H. Her desktop's commands (answer) go to the call that reached her phone
+// last, M, then back to H once the consultation ends (before, to whichever call a scan of the
+// open calls met first: H, whose answer the PBX refuses).
+TEST_F(CallTracker, OfTwoCallsAtAPhoneTheOneThatReachedItLastIsFound) {
+  for (const auto& [call, phone] : {std::pair{"M", "2002"}, std::pair{"H", "2001"}}) {
+    offer(call, 0s);
+    feed(pbx::call_diverted{.connection = {call, "5000"}}, 0s);
+    feed(delivered(call, phone), 1s);
+    feed(established(call, phone), 2s);
+    feed(pbx::call_held{.connection = {call, phone}}, 3s);
+  }
+  EXPECT_EQ(feed(delivered("M2", "2001", "2002"), 4s), (std::vector{kind::consultation, kind::consult_ringing}));
+  ASSERT_NE(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "M");
+  EXPECT_EQ(tracker_.call_at("2001")->consulted, "2001");
+  EXPECT_EQ(feed(cleared("M2", "2001"), 5s), std::vector{kind::consult_left});
+  ASSERT_NE(tracker_.call_at("2001"), nullptr);
+  EXPECT_EQ(tracker_.call_at("2001")->pbx_id, "H");
+  EXPECT_EQ(tracker_.call_at("2002")->pbx_id, "M");
+}
+
 TEST_F(CallTracker, CallsBetweenOtherDevicesAreIgnored) {
   EXPECT_EQ(feed(delivered("X1", "3001", "3002"), 0s), std::vector<kind>{});
   EXPECT_EQ(tracker_.open_calls(), 0u);

@@ -127,7 +127,8 @@ class call_tracker {
   const tracked_call* find(const pbx::call_id& call) const;
   // The call that was offered (or placed) with this id, whatever its id is now.
   const tracked_call* find_by_first_id(const pbx::call_id& first) const;
-  // The call an operator device is ringing, talking, dialling or consulted on.
+  // The call an operator device is ringing, talking, dialling or consulted on; of two (a call
+  // held at his phone and one that reached it since), the one that reached it last.
   const tracked_call* call_at(const pbx::device_id& device) const;
   std::size_t open_calls() const noexcept { return calls_.size(); }
   std::vector<tracked_call> snapshot() const;
@@ -136,7 +137,12 @@ class call_tracker {
   void forget(const pbx::call_id& call);
 
  private:
+  // The call, to change: it is indexed again (reindex) before the entry point returns.
   tracked_call* find_mutable(const pbx::call_id& call);
+  // The operator devices call_at finds `c` at.
+  static std::vector<pbx::device_id> devices_of(const tracked_call& c);
+  // Brings the device index up to date for the calls changed since it last ran.
+  void reindex();
   // Operator `device` is connected in `c`: the one talking, or one of a conference.
   static bool in_call(const tracked_call& c, const pbx::device_id& device);
   tracked_call& open(const pbx::call_id& call, time_point now);
@@ -179,6 +185,13 @@ class call_tracker {
 
   std::unordered_map<pbx::call_id, tracked_call> calls_;
   std::unordered_map<pbx::call_id, pbx::call_id> consultation_of_;  // consultation call -> main call
+  // The device index (call_at, link_consultation): device -> the calls found there, in the
+  // order they reached it; call -> the devices it is indexed at. Exact after each entry point:
+  // every call changed goes through find_mutable, open, rename or end_call, which note it in
+  // changed_, and reindex() indexes the noted calls again.
+  std::unordered_map<pbx::device_id, std::vector<pbx::call_id>> calls_at_;
+  std::unordered_map<pbx::call_id, std::vector<pbx::device_id>> indexed_at_;
+  std::vector<pbx::call_id> changed_;
   std::unordered_set<pbx::device_id> operator_devices_;
 };
 
