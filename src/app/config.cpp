@@ -249,6 +249,11 @@ void read_calls(object_reader r, calls::call_centre_config& c) {
   r.finish();
 }
 
+void read_scheduling(object_reader r, scheduling_config& out) {
+  r.integer("realtime_priority", out.realtime_priority, 0, 99);
+  r.finish();
+}
+
 }  // namespace
 
 result<config> parse_config(const json& document) {
@@ -265,6 +270,7 @@ result<config> parse_config(const json& document) {
     read_desk(root.child("desk"), out.desk);
     read_routing(root.child("routing"), out.routing);
     read_calls(root.child("calls"), out.calls);
+    read_scheduling(root.child("scheduling"), out.scheduling);
     out.desk.server.node_name = out.node_name;
     out.routing.node = out.node_name;
     out.calls.node = out.node_name;

@@ -8,6 +8,7 @@
 #include "switchboard/desk/server.hpp"
 #include "switchboard/log.hpp"
 #include "switchboard/metrics/metrics.hpp"
+#include "switchboard/realtime.hpp"
 #include "switchboard/routing/router.hpp"
 #include "switchboard/store/call_queries.hpp"
 #include "switchboard/store/listener.hpp"
@@ -58,7 +59,8 @@ struct server::impl {
                                 .writes_size = cfg.database.writes_pool_size,
                                 .connect_timeout = cfg.database.connect_timeout,
                                 .statement_timeout = cfg.database.statement_timeout,
-                                .application_name = "switchboard-" + cfg.node_name}) {}
+                                .application_name = "switchboard-" + cfg.node_name,
+                                .routing_realtime_priority = cfg.scheduling.realtime_priority}) {}
 
   health_report report() const {
     const bool db_up = database_seen_up && pool.database_up();
@@ -228,6 +230,13 @@ int server::run() {
   });
   asio::co_spawn(s.loop, s.probe_database(), asio::detached);
 
+  if (const int priority = s.cfg.scheduling.realtime_priority; priority > 0) {
+    if (auto made = make_realtime(priority); made)
+      log->info("event loop at SCHED_FIFO priority {}", priority);
+    else
+      log->warn("the event loop stays at the normal scheduling priority, not SCHED_FIFO {}: {}", priority,
+                made.error().message());
+  }
   log->info("ready (schema version {}, database pool of {})", s.schema, s.cfg.database.pool_size);
   s.loop.run();
   s.pool.close();

@@ -3,8 +3,12 @@
 #include "switchboard/store/pool.hpp"
 
 #include "switchboard/log.hpp"
+#include "switchboard/realtime.hpp"
 
 #include <poll.h>
+
+#include <fstream>
+#include <iterator>
 
 namespace switchboard::store {
 namespace {
@@ -18,6 +22,14 @@ bool is_stale(pqxx::connection& conn) {
   pollfd fd{conn.sock(), POLLIN, 0};
   if (fd.fd < 0) return true;
   return ::poll(&fd, 1, 0) != 0;
+}
+
+// The process `pid` of this host is a PostgreSQL backend (its title, "postgres: user db ..."):
+// checked before its scheduling is changed, should the pid name something else here.
+bool is_local_backend(int pid) {
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  const std::string title((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  return title.rfind("postgres:", 0) == 0;
 }
 
 }  // namespace
@@ -88,12 +100,14 @@ connection_pool::connection_pool(pool_config config)
     : config_(std::move(config)),
       workers_(static_cast<std::size_t>(config_.size > 0 ? config_.size : 1)),
       status_(std::make_shared<std::atomic<bool>>(true)) {
-  if (config_.routing_size > 0) routing_lane_.reset(new connection_pool(*this, config_.routing_size, "routing"));
-  if (config_.writes_size > 0) writes_lane_.reset(new connection_pool(*this, config_.writes_size, "writes"));
+  if (config_.routing_size > 0)
+    routing_lane_.reset(new connection_pool(*this, config_.routing_size, pool_lane::routing, "routing"));
+  if (config_.writes_size > 0)
+    writes_lane_.reset(new connection_pool(*this, config_.writes_size, pool_lane::writes, "writes"));
 }
 
-connection_pool::connection_pool(const connection_pool& owner, int size, const char* name)
-    : config_(owner.config_), workers_(static_cast<std::size_t>(size)), status_(owner.status_) {
+connection_pool::connection_pool(const connection_pool& owner, int size, pool_lane role, const char* name)
+    : config_(owner.config_), workers_(static_cast<std::size_t>(size)), status_(owner.status_), role_(role) {
   config_.size = size;
   config_.routing_size = 0;
   config_.writes_size = 0;
@@ -116,6 +130,35 @@ void connection_pool::close() {
   idle_.clear();
 }
 
+void connection_pool::prioritize_this_worker() {
+  thread_local bool done = false;  // a worker thread serves one lane for its whole life
+  if (done) return;
+  done = true;
+  if (auto made = make_realtime(config_.routing_realtime_priority); !made)
+    priority_failed("its worker threads", made.error().message());
+}
+
+void connection_pool::prioritize_backend(pqxx::connection& conn) {
+  const char* host = conn.hostname();
+  // Over TCP the backend may be on another host, where its pid means nothing here.
+  if (!host || host[0] != '/')
+    return priority_failed("its PostgreSQL backends", "PostgreSQL is reached over TCP, maybe on another host");
+  const int pid = conn.backendpid();
+  if (!is_local_backend(pid))
+    return priority_failed("its PostgreSQL backends", "pid " + std::to_string(pid) + " is no PostgreSQL backend here");
+  if (auto made = make_realtime(config_.routing_realtime_priority, pid); !made)
+    return priority_failed("its PostgreSQL backends", made.error().message());
+  if (!priority_logged_.exchange(true))
+    logger("store")->info("routing lane: worker threads and PostgreSQL backends at SCHED_FIFO priority {}",
+                          config_.routing_realtime_priority);
+}
+
+void connection_pool::priority_failed(const std::string& what, const std::string& why) {
+  if (priority_logged_.exchange(true)) return;
+  logger("store")->warn("routing lane: {} stay at the normal scheduling priority, not SCHED_FIFO {}: {}", what,
+                        config_.routing_realtime_priority, why);
+}
+
 result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
   {
     std::lock_guard lock(idle_mutex_);
@@ -127,6 +170,7 @@ result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
   }
   try {
     auto conn = open_connection(config_);
+    if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_backend(*conn);
     mark_up();
     return conn;
   } catch (const std::exception& e) {

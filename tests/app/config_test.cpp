@@ -106,6 +106,24 @@ TEST(Config, PoolLanesAreReadAndZeroSharesTheGeneralLane) {
   EXPECT_EQ(bad.error().detail, "config key 'database.routing_pool_size': must be between 0 and 64, got -1");
 }
 
+TEST(Config, TheRoutePathsRealtimePriorityIsOffUnlessGivenAndWithinOneToNinetyNine) {
+  auto plain = app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}})");
+  ASSERT_TRUE(plain.has_value()) << plain.error().message();
+  EXPECT_EQ(plain->scheduling.realtime_priority, 0);
+  auto given =
+      app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"realtime_priority": 10}})");
+  ASSERT_TRUE(given.has_value()) << given.error().message();
+  EXPECT_EQ(given->scheduling.realtime_priority, 10);
+  auto bad =
+      app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"realtime_priority": 100}})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().detail, "config key 'scheduling.realtime_priority': must be between 0 and 99, got 100");
+  auto typo = app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"priority": 10}})");
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_EQ(typo.error().detail,
+            "config key 'scheduling.priority': unknown key (check the spelling; see docs/configuration.md)");
+}
+
 // The binary: --check-config prints one line naming the key and exits non-zero.
 TEST(SwitchboardBinary, CheckConfigRejectsABadFileWithOneLine) {
   const std::string path = ::testing::TempDir() + "/bad.json";

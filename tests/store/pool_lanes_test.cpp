@@ -2,6 +2,7 @@
 // decision is answered while a write batch (and the general lane) are stuck in the database.
 // Work is held by an advisory lock the test owns, never by a sleep: nothing here depends on speed.
 #include "coro_test.hpp"
+#include "switchboard/realtime.hpp"
 #include "switchboard/store/pool.hpp"
 #include "test_database.hpp"
 
@@ -15,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 namespace switchboard {
 namespace {
@@ -177,6 +179,46 @@ TEST(PoolLanes, TheLanesShareOneDatabaseStatus) {
     CO_ASSERT_TRUE(again.has_value());
     EXPECT_EQ(*again, 2) << "the routing lane reconnected by itself";
   });
+}
+
+// Whether this process may use SCHED_FIFO (root or CAP_SYS_NICE, as in CI): the test below then
+// checks what the routing lane gets, and otherwise that the lane works on without it.
+bool may_use_realtime() {
+  result<void> made;
+  std::thread([&] { made = make_realtime(1); }).join();
+  return made.has_value();
+}
+
+TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityAndNoOtherLanes) {
+  testing::test_database db;
+  auto config = lanes_config(db, 1, 1);
+  config.routing_realtime_priority = 5;
+  store::connection_pool pool(config);
+  const int expected = may_use_realtime() ? 5 : 0;
+  struct priorities {
+    int worker;
+    int backend;
+  };
+  const auto read = [](pqxx::connection& c) {
+    return priorities{realtime_priority_of(), realtime_priority_of(c.backendpid())};
+  };
+  asio::io_context loop;
+  run_coroutine(loop, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 2; ++i) {  // the second time on the connection and worker the first one left
+      auto routing = co_await pool.lane(store::pool_lane::routing).run(read);
+      auto writes = co_await pool.lane(store::pool_lane::writes).run(read);
+      auto general = co_await pool.lane(store::pool_lane::general).run(read);
+      EXPECT_TRUE(routing && writes && general);
+      if (!routing || !writes || !general) co_return;
+      EXPECT_EQ(routing->worker, expected);
+      EXPECT_EQ(routing->backend, expected);
+      EXPECT_EQ(writes->worker, 0);
+      EXPECT_EQ(writes->backend, 0);
+      EXPECT_EQ(general->worker, 0);
+      EXPECT_EQ(general->backend, 0);
+    }
+  });
+  pool.close();
 }
 
 }  // namespace

@@ -44,6 +44,12 @@ struct desk_config {
   desk::server_config server;
 };
 
+// SCHED_FIFO for the route's critical path: the event loop, the routing lane's workers and
+// their PostgreSQL backends (switchboard/realtime.hpp, docs/configuration.md).
+struct scheduling_config {
+  int realtime_priority = 0;  // 1-99; 0: the normal policy
+};
+
 struct config {
   std::string node_name = "node-1";
   std::string log_level = "info";
@@ -53,6 +59,7 @@ struct config {
   desk_config desk;
   routing::router_config routing;
   calls::call_centre_config calls;
+  scheduling_config scheduling;
 };
 
 // Parses and validates; the error's detail is the one line to print.

@@ -38,6 +38,10 @@ struct pool_config {
   std::chrono::seconds connect_timeout{5};            // a dead server fails fast, never hangs
   std::chrono::milliseconds statement_timeout{5000};  // a stuck query fails, never hangs
   std::string application_name = "switchboard";
+  // 1-99: the routing lane's worker threads, and its PostgreSQL backends when PostgreSQL is on
+  // this host (a Unix socket), run under SCHED_FIFO at this priority (switchboard/realtime.hpp);
+  // 0: the normal policy.
+  int routing_realtime_priority = 0;
 };
 
 // `url` with libpq's connect_timeout and application_name added, in URI or keyword form.
@@ -107,10 +111,11 @@ class connection_pool {
 
  private:
   // The lane `name` of `owner` with `size` connections, sharing its database status.
-  connection_pool(const connection_pool& owner, int size, const char* name);
+  connection_pool(const connection_pool& owner, int size, pool_lane role, const char* name);
 
   template <class Value, class Work>
   result<Value> execute(Work& work) {
+    if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_this_worker();
     auto conn = acquire();
     if (!conn) return conn.error();
     try {
@@ -128,6 +133,12 @@ class connection_pool {
     }
   }
 
+  // The routing lane's real-time priority for the calling worker thread (once per thread), and
+  // for the backend of a connection it has just opened; a failure is logged once per lane.
+  void prioritize_this_worker();
+  void prioritize_backend(pqxx::connection& conn);
+  void priority_failed(const std::string& what, const std::string& why);
+
   result<std::unique_ptr<pqxx::connection>> acquire();
   void release(std::unique_ptr<pqxx::connection> conn);
   error failed(std::unique_ptr<pqxx::connection> conn, const std::exception& e);
@@ -139,6 +150,8 @@ class connection_pool {
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   std::shared_ptr<std::atomic<bool>> status_;  // database up; shared by the lanes (one log per outage)
+  pool_lane role_ = pool_lane::general;
+  std::atomic<bool> priority_logged_{false};
   std::unique_ptr<connection_pool> routing_lane_;
   std::unique_ptr<connection_pool> writes_lane_;
 };

@@ -68,8 +68,10 @@ struct options {
   int writes_pool_size = 1;
   int login_wave = 200;
   bool whole_ramp = false;
-  int generators_nice = 0;   // the PBX simulator's and the desktops' threads (this process)
-  std::string samples_path;  // every call's latencies, when given
+  int generators_nice = 0;      // the PBX simulator's and the desktops' threads (this process)
+  int generators_realtime = 0;  // ... under SCHED_FIFO at this priority (0: not)
+  int realtime_priority = 0;    // the server's scheduling.realtime_priority
+  std::string samples_path;     // every call's latencies, when given
 };
 
 // Extension numbers and route point devices of the seeded call centre.
@@ -426,6 +428,7 @@ int run(const options& o) {
         {"desk", {{"enabled", true}, {"listen", "127.0.0.1"}, {"port", desk_port}, {"heartbeat_interval_ms", 10000}}},
         {"routing", {{"route_timeout_ms", 2000}}},
         {"calls", {{"ring_no_answer_seconds", 10}, {"default_wrap_up_seconds", 5}}},
+        {"scheduling", {{"realtime_priority", o.realtime_priority}}},
     };
     std::ofstream(o.work_dir + "/switchboard.json") << cfg.dump(2);
   }
@@ -461,6 +464,12 @@ int run(const options& o) {
     if (const int failed = nice_other_threads(o.generators_nice))
       fmt::print(stderr, "could not set nice {} on {} thread(s) of switchboard-bench\n", o.generators_nice, failed);
     fmt::print("load generators (PBX simulator, desktops) at nice {}\n", o.generators_nice);
+  }
+  if (o.generators_realtime != 0) {
+    if (const int failed = realtime_other_threads(o.generators_realtime))
+      fmt::print(stderr, "could not set SCHED_FIFO {} on {} thread(s) of switchboard-bench\n", o.generators_realtime,
+                 failed);
+    fmt::print("load generators (PBX simulator, desktops) at SCHED_FIFO {}\n", o.generators_realtime);
   }
   desk::script_stats desk_stats;
   std::atomic<bool> desks_stop{false};
@@ -682,6 +691,8 @@ int run(const options& o) {
       {"routing_pool_size", o.routing_pool_size},
       {"writes_pool_size", o.writes_pool_size},
       {"generators_nice", o.generators_nice},
+      {"generators_realtime", o.generators_realtime},
+      {"realtime_priority", o.realtime_priority},
       {"target_p99_ms", o.target_p99_ms},
       {"desktops_logged_in", desk_stats.logged_in},
       {"idle_server_cpu_percent", idle_server_us_per_s / 1e4},
@@ -742,6 +753,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--generators-nice", o.generators_nice,
                  "nice value of the PBX simulator and desktops (this process), after the server started")
+      ->capture_default_str();
+  cli.add_option("--realtime-priority", o.realtime_priority,
+                 "the server's scheduling.realtime_priority: its event loop, routing workers and their backends "
+                 "under SCHED_FIFO (0: not)")
+      ->check(CLI::Range(0, 99))
+      ->capture_default_str();
+  cli.add_option("--generators-realtime", o.generators_realtime,
+                 "the PBX simulator and desktops (this process) under SCHED_FIFO at this priority once the server "
+                 "started, as if they had CPUs of their own (0: not)")
+      ->check(CLI::Range(0, 99))
       ->capture_default_str();
   cli.add_option("--work-dir", o.work_dir, "config and logs of the started processes")->capture_default_str();
   cli.add_option("--json", o.json_path, "where the figures go")->capture_default_str();

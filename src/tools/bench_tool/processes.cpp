@@ -1,5 +1,7 @@
 #include "processes.hpp"
 
+#include "switchboard/realtime.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace switchboard::bench {
 
@@ -40,13 +43,31 @@ child_process::child_process(const std::vector<std::string>& argv, const std::st
   }
 }
 
-int nice_other_threads(int nice) {
-  int failed = 0;
+namespace {
+
+// The ids of this process's threads but the calling one.
+std::vector<pid_t> other_threads() {
+  std::vector<pid_t> out;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
     const auto tid = static_cast<pid_t>(std::stoi(task.path().filename().string()));
-    if (tid == gettid()) continue;
-    if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) != 0) ++failed;
+    if (tid != gettid()) out.push_back(tid);
   }
+  return out;
+}
+
+}  // namespace
+
+int nice_other_threads(int nice) {
+  int failed = 0;
+  for (const auto tid : other_threads())
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) != 0) ++failed;
+  return failed;
+}
+
+int realtime_other_threads(int priority) {
+  int failed = 0;
+  for (const auto tid : other_threads())
+    if (!make_realtime(priority, tid)) ++failed;
   return failed;
 }
 

@@ -33,6 +33,10 @@ class child_process {
 // thread; threads started later inherit their creator's). Returns how many it could not set.
 int nice_other_threads(int nice);
 
+// Puts every thread of this process but the calling one under SCHED_FIFO at `priority`, as if
+// the PBX and the desktops had CPUs of their own. Returns how many it could not set.
+int realtime_other_threads(int priority);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();
 
