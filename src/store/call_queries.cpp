@@ -13,10 +13,12 @@ namespace {
 using detail::epoch_seconds;
 using detail::exec_prepared_in;
 
+// A move to the state the operator is in (a wrap-up that learns its call's record) keeps
+// `since`: supervisors see how long he has been in that state, not since the record came.
 constexpr const char* presence_move_sql = R"(
 UPDATE presence SET state = $2::presence_state,
        reason = $4,
-       since = clock_timestamp(),
+       since = CASE WHEN state = $2::presence_state THEN since ELSE clock_timestamp() END,
        current_call_id = CASE WHEN $2::text IN ('ready', 'not_ready', 'logged_out') THEN NULL
                               ELSE coalesce($3, current_call_id) END,
        reserved_until = NULL,

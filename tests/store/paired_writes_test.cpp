@@ -115,5 +115,20 @@ TEST_F(PairedWrites, APairPostgresqlRefusesIsReplayedOneWriteAtATime) {
   EXPECT_EQ(scalar("SELECT ended_at IS NULL FROM calls WHERE call_id = 1"), "t");
 }
 
+// A wrap-up that began before its call had a record learns the call later (call_centre.cpp):
+// the move names the call and keeps the time he entered wrap-up; a move to another state dates it.
+TEST_F(PairedWrites, AMoveToTheStateHeIsInNamesTheCallAndKeepsTheTimeHeEnteredIt) {
+  db_.exec(
+      "UPDATE presence SET state = 'wrap_up', current_call_id = NULL, reserved_until = NULL, "
+      "since = now() - interval '30 s' WHERE operator_id = 1");
+  auto report = apply({move(1, {"wrap_up"}, "wrap_up", 1)});
+  EXPECT_TRUE(report.refused.empty());
+  EXPECT_EQ(scalar("SELECT current_call_id FROM presence WHERE operator_id = 1"), "1");
+  EXPECT_EQ(scalar("SELECT since < now() - interval '29 s' FROM presence WHERE operator_id = 1"), "t");
+  const auto entered = scalar("SELECT since FROM presence WHERE operator_id = 1");
+  apply({move(1, {"wrap_up"}, "ready")});
+  EXPECT_EQ(scalar("SELECT since > '" + entered + "'::timestamptz FROM presence WHERE operator_id = 1"), "t");
+}
+
 }  // namespace
 }  // namespace switchboard
