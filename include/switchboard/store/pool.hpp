@@ -88,8 +88,10 @@ class connection_pool {
   template <class Work>
   auto run(Work work) -> boost::asio::awaitable<result<std::invoke_result_t<Work&, pqxx::connection&>>> {
     using value_type = std::invoke_result_t<Work&, pqxx::connection&>;
-    return offload(workers_.get_executor(),
-                   [this, work = std::move(work)]() mutable { return execute<value_type>(work); });
+    return offload(workers_.get_executor(), [this, work = std::move(work)]() mutable {
+      if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_this_worker();
+      return execute<value_type>(work);
+    });
   }
 
   // Blocking variant for start-up and command-line tools (never on the event loop).
@@ -115,7 +117,6 @@ class connection_pool {
 
   template <class Value, class Work>
   result<Value> execute(Work& work) {
-    if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_this_worker();
     auto conn = acquire();
     if (!conn) return conn.error();
     try {
@@ -133,8 +134,9 @@ class connection_pool {
     }
   }
 
-  // The routing lane's real-time priority for the calling worker thread (once per thread), and
-  // for the backend of a connection it has just opened; a failure is logged once per lane.
+  // The routing lane's real-time priority: for the calling worker thread (once per thread; never
+  // for a caller of run_blocking), and for the backend of a connection it has just opened. A
+  // failure is logged once per lane.
   void prioritize_this_worker();
   void prioritize_backend(pqxx::connection& conn);
   void priority_failed(const std::string& what, const std::string& why);
