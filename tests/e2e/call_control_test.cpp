@@ -25,7 +25,12 @@ const std::vector<std::string> phones = {"2001", "2002", "2099"};
 class CallControl : public e2e::end_to_end {
  protected:
   void SetUp() override {
-    start(seed_sql, {.phones = phones, .route_points = {"5000"}, .default_device = "2099", .auto_answer = 300ms});
+    // hold_call_records() keeps record writes waiting on a lock for a few steps
+    start(seed_sql, {.phones = phones,
+                     .route_points = {"5000"},
+                     .default_device = "2099",
+                     .auto_answer = 300ms,
+                     .statement_timeout = 2min});
   }
 
   // Alice alone is ready and gets a call from Miller, which her phone answers.
@@ -459,7 +464,8 @@ class CallControlWithLongDefaultWrapUp : public CallControl {
                      .route_points = {"5000"},
                      .default_device = "2099",
                      .auto_answer = 300ms,
-                     .default_wrap_up = 60s});
+                     .default_wrap_up = 60s,
+                     .statement_timeout = 2min});
   }
 };
 

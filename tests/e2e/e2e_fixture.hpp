@@ -43,6 +43,9 @@ struct scenario {
   std::chrono::seconds default_wrap_up{1};
   std::chrono::milliseconds stats_push{200};
   int database_connections = 2;
+  // Raised where a test holds the calls table locked for a while: a record write waiting on the
+  // lock must not time out on a slow machine (sanitizers, two cores).
+  std::chrono::milliseconds statement_timeout{5000};
 };
 
 // Everything that came to one desktop; `timeline` keeps the order of offers and call events.
@@ -74,8 +77,8 @@ class end_to_end : public ::testing::Test {
   // router, desktop server and the presence listener.
   void start(const std::string& seed_sql, scenario s) {
     db_.exec(seed_sql);
-    pool_ =
-        std::make_unique<store::connection_pool>(store::pool_config{.url = db_.url(), .size = s.database_connections});
+    pool_ = std::make_unique<store::connection_pool>(
+        store::pool_config{.url = db_.url(), .size = s.database_connections, .statement_timeout = s.statement_timeout});
     pbxsim::simulator_config sim_config;
     sim_config.model.operators = s.phones;
     sim_config.model.route_points = s.route_points;
