@@ -6,6 +6,7 @@
 #include "switchboard/realtime.hpp"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -126,6 +127,11 @@ void connection_pool::close() {
   if (routing_lane_) routing_lane_->close();
   if (writes_lane_) writes_lane_->close();
   workers_.join();
+  {
+    std::lock_guard lock(path_mutex_);
+    path_workers_.clear();
+    path_backends_.clear();
+  }
   std::lock_guard lock(idle_mutex_);
   idle_.clear();
 }
@@ -134,8 +140,13 @@ void connection_pool::prioritize_this_worker() {
   thread_local bool done = false;  // a worker thread serves one lane for its whole life
   if (done) return;
   done = true;
-  if (auto made = make_realtime(config_.routing_realtime_priority); !made)
-    priority_failed("its worker threads", made.error().message());
+  result<void> made;
+  {
+    std::lock_guard lock(path_mutex_);
+    path_workers_.push_back(::gettid());
+    if (path_realtime_) made = make_realtime(config_.routing_realtime_priority);
+  }
+  if (!made) priority_failed("its worker threads", made.error().message());
 }
 
 void connection_pool::prioritize_backend(pqxx::connection& conn) {
@@ -146,11 +157,45 @@ void connection_pool::prioritize_backend(pqxx::connection& conn) {
   const int pid = conn.backendpid();
   if (!is_local_backend(pid))
     return priority_failed("its PostgreSQL backends", "pid " + std::to_string(pid) + " is no PostgreSQL backend here");
-  if (auto made = make_realtime(config_.routing_realtime_priority, pid); !made)
-    return priority_failed("its PostgreSQL backends", made.error().message());
-  if (!priority_logged_.exchange(true))
+  result<void> made;
+  bool realtime = false;
+  {
+    std::lock_guard lock(path_mutex_);
+    path_backends_.emplace_back(&conn, pid);
+    realtime = path_realtime_;
+    if (realtime) made = make_realtime(config_.routing_realtime_priority, pid);
+  }
+  if (!made) return priority_failed("its PostgreSQL backends", made.error().message());
+  if (realtime && !priority_logged_.exchange(true))
     logger("store")->info("routing lane: worker threads and PostgreSQL backends at SCHED_FIFO priority {}",
                           config_.routing_realtime_priority);
+}
+
+void connection_pool::forget_backend(const pqxx::connection& conn) {
+  std::lock_guard lock(path_mutex_);
+  std::erase_if(path_backends_, [&conn](const auto& backend) { return backend.first == &conn; });
+}
+
+std::vector<pid_t> connection_pool::realtime_path() const {
+  std::lock_guard lock(path_mutex_);
+  std::vector<pid_t> path = path_workers_;
+  for (const auto& backend : path_backends_) path.push_back(backend.second);
+  return path;
+}
+
+result<void> connection_pool::set_realtime(bool on) {
+  if (role_ != pool_lane::routing || config_.routing_realtime_priority <= 0) return {};
+  std::lock_guard lock(path_mutex_);
+  path_realtime_ = on;
+  result<void> first;
+  const auto apply = [&](pid_t tid) {
+    auto done = on ? make_realtime(config_.routing_realtime_priority, tid) : make_normal(tid);
+    if (!done && first) first = std::move(done);
+  };
+  for (const pid_t tid : path_workers_) apply(tid);
+  for (const auto& backend : path_backends_)
+    if (is_local_backend(backend.second)) apply(backend.second);  // a pid gone (killed) may name another process
+  return first;
 }
 
 void connection_pool::priority_failed(const std::string& what, const std::string& why) {
@@ -166,6 +211,7 @@ result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
       if (!is_stale(*conn)) return conn;
+      forget_backend(*conn);
     }
   }
   try {
@@ -189,6 +235,7 @@ error connection_pool::failed(std::unique_ptr<pqxx::connection> conn, const std:
   auto err = to_error(e);
   if (err.is(errc::db_unavailable) || !conn->is_open()) {
     mark_down(e.what());  // the connection is dropped here; the next use reconnects
+    forget_backend(*conn);
     return {errc::db_unavailable, err.detail};
   }
   release(std::move(conn));  // an SQL error leaves the connection usable (its transaction rolled back)

@@ -15,8 +15,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace switchboard {
 namespace {
@@ -219,6 +223,102 @@ TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityAndNoOt
     }
   });
   pool.close();
+}
+
+// The governor (app/server.cpp) gives the routing lane's path its priority up and takes it again:
+// every worker and backend the lane has follows, and one that joins meanwhile (a reconnect) too.
+TEST(PoolLanes, TheRoutingLanesPathGivesItsRealtimePriorityUpAndTakesItAgainWorkersAndBackends) {
+  if (!may_use_realtime()) GTEST_SKIP() << "needs root or CAP_SYS_NICE";
+  testing::test_database db;
+  auto config = lanes_config(db, 1, 1);
+  config.routing_realtime_priority = 5;
+  store::connection_pool pool(config);
+  auto& routing = pool.lane(store::pool_lane::routing);
+  struct seen {
+    pid_t worker;
+    int backend;
+    int worker_priority;  // as the worker saw itself and its backend
+    int backend_priority;
+    bool at(int priority) const { return worker_priority == priority && backend_priority == priority; }
+  };
+  const auto read = [](pqxx::connection& c) {
+    return seen{::gettid(), c.backendpid(), realtime_priority_of(), realtime_priority_of(c.backendpid())};
+  };
+  const auto the_path_is = [&](const seen& s) {
+    return routing.realtime_path() == std::vector<pid_t>{s.worker, static_cast<pid_t>(s.backend)};
+  };
+  const auto seen_from_here_at = [](const seen& s, int priority) {
+    return realtime_priority_of(s.worker) == priority && realtime_priority_of(s.backend) == priority;
+  };
+  asio::io_context loop;
+  run_coroutine(loop, [&]() -> asio::awaitable<void> {
+    auto first = co_await routing.run(read);
+    CO_ASSERT_TRUE(first.has_value());
+    EXPECT_TRUE(first->at(5));
+    EXPECT_TRUE(the_path_is(*first));
+    EXPECT_TRUE(pool.lane(store::pool_lane::writes).realtime_path().empty());
+    EXPECT_TRUE(pool.lane(store::pool_lane::general).realtime_path().empty());
+
+    CO_ASSERT_TRUE(routing.set_realtime(false).has_value());
+    EXPECT_TRUE(seen_from_here_at(*first, 0));
+    auto demoted = co_await routing.run(read);
+    CO_ASSERT_TRUE(demoted.has_value());
+    EXPECT_TRUE(demoted->at(0));
+
+    // Its backend killed: the next connection's backend joins the path at the normal policy.
+    auto killed = co_await routing.run([](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec("SELECT pg_terminate_backend(pg_backend_pid())");
+    });
+    EXPECT_FALSE(killed.has_value());
+    auto reconnected = co_await routing.run(read);
+    CO_ASSERT_TRUE(reconnected.has_value());
+    EXPECT_NE(reconnected->backend, first->backend);
+    EXPECT_TRUE(reconnected->at(0));
+    EXPECT_TRUE(the_path_is(*reconnected)) << "the killed backend left the path";
+
+    CO_ASSERT_TRUE(routing.set_realtime(true).has_value());
+    EXPECT_TRUE(seen_from_here_at(*reconnected, 5));
+    auto promoted = co_await routing.run(read);
+    CO_ASSERT_TRUE(promoted.has_value());
+    EXPECT_TRUE(promoted->at(5));
+  });
+  pool.close();
+}
+
+// What the governor measures: the path's CPU grows with the SQL the lane runs (its backend's
+// time is counted, not only the worker's wait).
+TEST(PoolLanes, TheRoutingLanesPathCountsTheCpuItsBackendsSpend) {
+  testing::test_database db;
+  auto config = lanes_config(db, 1, 0);
+  config.routing_realtime_priority = 5;  // refused without root: the path is still listed
+  store::connection_pool pool(config);
+  auto& routing = pool.lane(store::pool_lane::routing);
+  const auto sum = [](int n) {
+    return [n](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      return tx.exec1("SELECT sum(i) FROM generate_series(1, " + std::to_string(n) + ") i")[0].as<long long>();
+    };
+  };
+  cpu_meter meter;
+  std::optional<std::chrono::nanoseconds> backend_before;
+  std::optional<std::chrono::nanoseconds> backend_after;
+  std::chrono::nanoseconds used{0};
+  asio::io_context loop;
+  run_coroutine(loop, [&]() -> asio::awaitable<void> {
+    CO_ASSERT_TRUE((co_await routing.run(sum(1))).has_value());
+    const auto path = routing.realtime_path();
+    CO_ASSERT_TRUE(path.size() == 2u);
+    meter.sample(path);
+    backend_before = cpu_time_of(path[1]);
+    CO_ASSERT_TRUE((co_await routing.run(sum(3'000'000))).has_value());
+    backend_after = cpu_time_of(path[1]);
+    used = meter.sample(routing.realtime_path());
+  });
+  pool.close();
+  ASSERT_TRUE(backend_before && backend_after);
+  EXPECT_GT(*backend_after, *backend_before);
+  EXPECT_GE(used, *backend_after - *backend_before) << "the backend's time is the path's";
 }
 
 }  // namespace

@@ -16,12 +16,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <pqxx/pqxx>
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace switchboard::store {
@@ -108,6 +111,15 @@ class connection_pool {
   bool database_up() const noexcept { return status_->load(); }
   const pool_config& config() const noexcept { return config_; }
 
+  // The routing lane's real-time path (routing_realtime_priority): the thread ids of the worker
+  // threads that took the priority and the process ids of its connections' local backends; empty
+  // for the other lanes. Their CPU time: switchboard/realtime.hpp's cpu_meter.
+  std::vector<pid_t> realtime_path() const;
+  // Puts the routing lane's path at its real-time priority (true) or under the normal policy
+  // (false); workers and backends that join it later follow. Every thread is switched; the first
+  // failure is returned. Nothing for the other lanes.
+  result<void> set_realtime(bool on);
+
   // Stops taking work and joins the workers of every lane; pending work still completes.
   void close();
 
@@ -135,11 +147,13 @@ class connection_pool {
   }
 
   // The routing lane's real-time priority: for the calling worker thread (once per thread; never
-  // for a caller of run_blocking), and for the backend of a connection it has just opened. A
-  // failure is logged once per lane.
+  // for a caller of run_blocking), and for the backend of a connection it has just opened; each
+  // joins the lane's path (realtime_path), and gets the priority while the path has it. A
+  // failure is logged once per lane. A dropped connection's backend leaves the path.
   void prioritize_this_worker();
   void prioritize_backend(pqxx::connection& conn);
   void priority_failed(const std::string& what, const std::string& why);
+  void forget_backend(const pqxx::connection& conn);
 
   result<std::unique_ptr<pqxx::connection>> acquire();
   void release(std::unique_ptr<pqxx::connection> conn);
@@ -154,6 +168,10 @@ class connection_pool {
   std::shared_ptr<std::atomic<bool>> status_;  // database up; shared by the lanes (one log per outage)
   pool_lane role_ = pool_lane::general;
   std::atomic<bool> priority_logged_{false};
+  mutable std::mutex path_mutex_;  // the routing lane's real-time path: workers record themselves
+  std::vector<pid_t> path_workers_;
+  std::vector<std::pair<const pqxx::connection*, pid_t>> path_backends_;
+  bool path_realtime_ = true;
   std::unique_ptr<connection_pool> routing_lane_;
   std::unique_ptr<connection_pool> writes_lane_;
 };
