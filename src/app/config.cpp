@@ -251,6 +251,7 @@ void read_calls(object_reader r, calls::call_centre_config& c) {
 
 void read_scheduling(object_reader r, scheduling_config& out) {
   r.integer("realtime_priority", out.realtime_priority, 0, 99);
+  r.integer("realtime_cpu_limit", out.realtime_cpu_limit, 1, 100);
   r.finish();
 }
 

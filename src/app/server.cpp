@@ -25,6 +25,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <optional>
 
@@ -46,6 +48,7 @@ struct server::impl {
   std::optional<desk::server> desk;
   asio::signal_set signals{loop, SIGINT, SIGTERM};
   asio::steady_timer probe_timer{loop};
+  asio::steady_timer realtime_timer{loop};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   int schema = 0;
   bool database_seen_up = false;
@@ -85,6 +88,53 @@ struct server::impl {
       probe_timer.expires_after(std::chrono::seconds(2));
       auto [ec] = co_await probe_timer.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
+    }
+  }
+
+  // scheduling.realtime_priority's governor (realtime.hpp), on the event loop's thread: once a
+  // second the CPU the route's path used (this thread, the routing lane's workers and backends);
+  // SCHED_FIFO given up above scheduling.realtime_cpu_limit, taken again after quiet intervals.
+  asio::awaitable<void> govern_realtime() {
+    auto log = logger("app");
+    auto& routing = pool.lane(store::pool_lane::routing);
+    const int priority = cfg.scheduling.realtime_priority;
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    constexpr int quiet_seconds = 10;
+    realtime_governor governor(cpus > 0 ? static_cast<int>(cpus) : 1, cfg.scheduling.realtime_cpu_limit, quiet_seconds);
+    const pid_t loop_thread = ::gettid();
+    const auto path = [&] {
+      auto tids = routing.realtime_path();
+      tids.push_back(loop_thread);
+      return tids;
+    };
+    cpu_meter meter;
+    meter.sample(path());
+    auto last = std::chrono::steady_clock::now();
+    for (;;) {
+      realtime_timer.expires_after(std::chrono::seconds(1));
+      auto [ec] = co_await realtime_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec || stopping) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      const auto change = governor.observe(meter.sample(path()), now - last);
+      last = now;
+      if (change == realtime_governor::change::none) continue;
+      const bool on = change == realtime_governor::change::promote;
+      auto loop_done = on ? make_realtime(priority) : make_normal();
+      auto lane_done = routing.set_realtime(on);
+      counters.realtime_active(on);
+      if (on) {
+        log->info("real-time scheduling taken again: the route's path used under {:g} % of the host's CPUs for {} s",
+                  governor.limit_percent() * 0.75, quiet_seconds);
+      } else {
+        counters.realtime_demoted();
+        log->warn(
+            "real-time scheduling given up: the route's path used {:.0f} % of the host's CPUs, above the limit "
+            "of {} %",
+            governor.last_share_percent(), governor.limit_percent());
+      }
+      if (!loop_done || !lane_done)
+        log->warn("the route's path could not all be switched: {}",
+                  (!loop_done ? loop_done : lane_done).error().message());
     }
   }
 
@@ -157,6 +207,7 @@ struct server::impl {
     if (stopping.exchange(true)) return;
     logger("app")->info("stopping: {}", why);
     probe_timer.cancel();
+    realtime_timer.cancel();
     if (listener) listener->stop();
     if (desk) desk->stop();
     if (router) router->stop();
@@ -231,11 +282,15 @@ int server::run() {
   asio::co_spawn(s.loop, s.probe_database(), asio::detached);
 
   if (const int priority = s.cfg.scheduling.realtime_priority; priority > 0) {
-    if (auto made = make_realtime(priority); made)
-      log->info("event loop at SCHED_FIFO priority {}", priority);
-    else
+    if (auto made = make_realtime(priority); made) {
+      log->info("event loop at SCHED_FIFO priority {}, given up above {} % of the host's CPUs", priority,
+                s.cfg.scheduling.realtime_cpu_limit);
+      s.counters.realtime_active(true);
+      asio::co_spawn(s.loop, s.govern_realtime(), asio::detached);
+    } else {
       log->warn("the event loop stays at the normal scheduling priority, not SCHED_FIFO {}: {}", priority,
                 made.error().message());
+    }
   }
   log->info("ready (schema version {}, database pool of {})", s.schema, s.cfg.database.pool_size);
   s.loop.run();

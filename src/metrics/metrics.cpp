@@ -1,6 +1,8 @@
 // The registry is prometheus-cpp's; this file only names the product's metrics and their buckets.
 #include "switchboard/metrics/metrics.hpp"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -36,6 +38,18 @@ struct registry::families {
           .Name("switchboard_route_decision_seconds")
           .Help("The routing SQL's round trip as the event loop sees it (pool hand-off included)")
           .Register(*registry);
+  prometheus::Gauge& realtime_active =
+      prometheus::BuildGauge()
+          .Name("switchboard_realtime_active")
+          .Help("1 while the route's path runs under SCHED_FIFO (scheduling.realtime_priority)")
+          .Register(*registry)
+          .Add({});
+  prometheus::Counter& realtime_demotions =
+      prometheus::BuildCounter()
+          .Name("switchboard_realtime_demotions_total")
+          .Help("Times the route's path gave SCHED_FIFO up for using more than scheduling.realtime_cpu_limit")
+          .Register(*registry)
+          .Add({});
   std::array<prometheus::Histogram*, outcomes.size()> by_outcome{};
   prometheus::Histogram* decisions = nullptr;
 
@@ -56,6 +70,10 @@ void registry::route_answered(std::string_view outcome, std::chrono::nanoseconds
 }
 
 void registry::route_decided(std::chrono::nanoseconds decided) { families_->decisions->Observe(seconds(decided)); }
+
+void registry::realtime_active(bool active) { families_->realtime_active.Set(active ? 1 : 0); }
+
+void registry::realtime_demoted() { families_->realtime_demotions.Increment(); }
 
 std::string registry::text() const {
   prometheus::TextSerializer serializer;

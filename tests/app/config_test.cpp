@@ -106,22 +106,39 @@ TEST(Config, PoolLanesAreReadAndZeroSharesTheGeneralLane) {
   EXPECT_EQ(bad.error().detail, "config key 'database.routing_pool_size': must be between 0 and 64, got -1");
 }
 
+// A configuration with this "scheduling" section (or none).
+result<app::config> with_scheduling(const std::string& section) {
+  return app::parse_config_text(R"({"database": {"url": "postgresql:///sb"})" +
+                                (section.empty() ? std::string() : R"(, "scheduling": )" + section) + "}");
+}
+
 TEST(Config, TheRoutePathsRealtimePriorityIsOffUnlessGivenAndWithinOneToNinetyNine) {
-  auto plain = app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}})");
+  auto plain = with_scheduling("");
   ASSERT_TRUE(plain.has_value()) << plain.error().message();
   EXPECT_EQ(plain->scheduling.realtime_priority, 0);
-  auto given =
-      app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"realtime_priority": 10}})");
+  auto given = with_scheduling(R"({"realtime_priority": 10})");
   ASSERT_TRUE(given.has_value()) << given.error().message();
   EXPECT_EQ(given->scheduling.realtime_priority, 10);
-  auto bad =
-      app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"realtime_priority": 100}})");
+  auto bad = with_scheduling(R"({"realtime_priority": 100})");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().detail, "config key 'scheduling.realtime_priority': must be between 0 and 99, got 100");
-  auto typo = app::parse_config_text(R"({"database": {"url": "postgresql:///sb"}, "scheduling": {"priority": 10}})");
+  auto typo = with_scheduling(R"({"priority": 10})");
   ASSERT_FALSE(typo.has_value());
   EXPECT_EQ(typo.error().detail,
             "config key 'scheduling.priority': unknown key (check the spelling; see docs/configuration.md)");
+}
+
+TEST(Config, TheRealtimeCpuLimitIsThirtyPercentUnlessGivenAndWithinOneToAHundred) {
+  EXPECT_EQ(with_scheduling("")->scheduling.realtime_cpu_limit, 30);
+  auto given = with_scheduling(R"({"realtime_cpu_limit": 60})");
+  ASSERT_TRUE(given.has_value()) << given.error().message();
+  EXPECT_EQ(given->scheduling.realtime_cpu_limit, 60);
+  for (const std::string limit : {"0", "101"}) {
+    auto bad = with_scheduling(R"({"realtime_cpu_limit": )" + limit + "}");
+    ASSERT_FALSE(bad.has_value()) << limit;
+    EXPECT_EQ(bad.error().detail,
+              "config key 'scheduling.realtime_cpu_limit': must be between 1 and 100, got " + limit);
+  }
 }
 
 // The binary: --check-config prints one line naming the key and exits non-zero.

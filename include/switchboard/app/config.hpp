@@ -45,9 +45,11 @@ struct desk_config {
 };
 
 // SCHED_FIFO for the route's critical path: the event loop, the routing lane's workers and
-// their PostgreSQL backends (switchboard/realtime.hpp, docs/configuration.md).
+// their PostgreSQL backends (switchboard/realtime.hpp, docs/configuration.md), given up while the
+// path uses more than `realtime_cpu_limit` percent of the host's CPUs.
 struct scheduling_config {
-  int realtime_priority = 0;  // 1-99; 0: the normal policy
+  int realtime_priority = 0;    // 1-99; 0: the normal policy
+  int realtime_cpu_limit = 30;  // 1-100 percent of the host's CPUs
 };
 
 struct config {

@@ -25,6 +25,11 @@ class registry {
   // statement, the result back on the loop), whether or not the answer was still waiting for it.
   void route_decided(std::chrono::nanoseconds decided);
 
+  // The route's path under SCHED_FIFO now (scheduling.realtime_priority and its governor), and
+  // one more time it was given up for using too much of the host's CPUs.
+  void realtime_active(bool active);
+  void realtime_demoted();
+
   // Every metric in the Prometheus text exposition format (version 0.0.4).
   std::string text() const;
 
