@@ -285,6 +285,10 @@ struct step_result {
   double db_cpu_wait_us_per_call = 0;
   double server_rss_mb = 0;
   double generator_cpu_percent = 0;  // this process: the simulated PBX and the desktops
+  // --realtime-priority: how often the server's governor gave SCHED_FIFO up during the step,
+  // and whether the route's path was real-time at its end (-1: not known)
+  int realtime_demotions = 0;
+  int realtime_active_at_end = -1;
   std::uint64_t offered = 0, routed = 0, pops = 0, route_ends = 0, re_routes = 0;
 
   nlohmann::json to_json() const {
@@ -303,6 +307,8 @@ struct step_result {
             {"db_cpu_wait_us_per_call", db_cpu_wait_us_per_call},
             {"server_rss_mb", server_rss_mb},
             {"generator_cpu_percent", generator_cpu_percent},
+            {"realtime_demotions", realtime_demotions},
+            {"realtime_active_at_end", realtime_active_at_end},
             {"offered", offered},
             {"routed", routed},
             {"pops", pops},
@@ -598,6 +604,12 @@ int run(const options& o) {
       r.server_answer_p99_ms = answered.quantile_ms(0.99);
       r.server_decision_p50_ms = decided.quantile_ms(0.5);
       r.server_decision_p99_ms = decided.quantile_ms(0.99);
+      const auto demotions_before = metric_value(*metrics_before, "switchboard_realtime_demotions_total");
+      const auto demotions_after = metric_value(*metrics_after, "switchboard_realtime_demotions_total");
+      if (demotions_before && demotions_after)
+        r.realtime_demotions = static_cast<int>(*demotions_after - *demotions_before);
+      if (const auto active = metric_value(*metrics_after, "switchboard_realtime_active"))
+        r.realtime_active_at_end = static_cast<int>(*active);
     } else {
       fmt::print(stderr, "GET /metrics failed: the server's view of this step is missing (0)\n");
     }
@@ -638,6 +650,9 @@ int run(const options& o) {
           static_cast<double>((generator_after->cpu - generator_before->cpu).count()) / measured_seconds / 1e4;
     results.push_back(r);
     print_row(r);
+    if (o.realtime_priority > 0 && (r.realtime_demotions > 0 || r.realtime_active_at_end == 0))
+      fmt::print("  the server gave SCHED_FIFO up {} time(s) during this step; at its end the route's path was {}\n",
+                 r.realtime_demotions, r.realtime_active_at_end == 1 ? "real-time again" : "at the normal priority");
     const bool broke = r.route_p99_ms > o.target_p99_ms || r.routed_per_s < 0.9 * r.offered_per_s;
     if (broke && !o.whole_ramp) {
       fmt::print("target broken at {:.0f} calls/s (route p99 {:.2f} ms, target {:.1f} ms; routed {:.0f} of {:.0f}/s)\n",

@@ -54,6 +54,23 @@ std::optional<std::chrono::microseconds> cpu_wait_of(int pid) {
   return std::chrono::microseconds(waited_ns / 1000);
 }
 
+std::optional<double> metric_value(std::string_view text, std::string_view name) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const auto line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.size() <= name.size() || !line.starts_with(name) || line[name.size()] != ' ') continue;
+    try {
+      return std::stod(std::string(line.substr(name.size() + 1)));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 histogram_snapshot histogram_snapshot::parse(std::string_view text, std::string_view name) {
   histogram_snapshot out;
   const std::string prefix = std::string(name) + "_bucket{";

@@ -38,6 +38,9 @@ std::optional<process_usage> usage_of(int pid);
 // run_delay, /proc/<pid>/task/*/schedstat), summed over its threads that live now.
 std::optional<std::chrono::microseconds> cpu_wait_of(int pid);
 
+// The value of the unlabelled gauge or counter `name` in GET /metrics' text; none when absent.
+std::optional<double> metric_value(std::string_view metrics_text, std::string_view name);
+
 // One Prometheus histogram read from the server's GET /metrics, its label sets summed:
 // cumulative counts by upper bound in seconds (+Inf included).
 class histogram_snapshot {
