@@ -54,45 +54,47 @@ std::optional<std::chrono::microseconds> cpu_wait_of(int pid) {
   return std::chrono::microseconds(waited_ns / 1000);
 }
 
-std::optional<double> metric_value(std::string_view text, std::string_view name) {
+// The lines of `text` that start with `prefix`, each given to `take` (which returns false to stop).
+template <class Take>
+void lines_starting_with(std::string_view text, std::string_view prefix, Take take) {
   std::size_t at = 0;
   while (at < text.size()) {
     auto end = text.find('\n', at);
     if (end == std::string_view::npos) end = text.size();
     const auto line = text.substr(at, end - at);
     at = end + 1;
-    if (line.size() <= name.size() || !line.starts_with(name) || line[name.size()] != ' ') continue;
-    try {
-      return std::stod(std::string(line.substr(name.size() + 1)));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+    if (line.starts_with(prefix) && !take(line)) return;
   }
-  return std::nullopt;
+}
+
+std::optional<double> metric_value(std::string_view text, std::string_view name) {
+  std::optional<double> value;
+  lines_starting_with(text, std::string(name) + " ", [&](std::string_view line) {
+    try {
+      value = std::stod(std::string(line.substr(name.size() + 1)));
+    } catch (const std::exception&) {
+    }
+    return false;
+  });
+  return value;
 }
 
 histogram_snapshot histogram_snapshot::parse(std::string_view text, std::string_view name) {
   histogram_snapshot out;
   const std::string prefix = std::string(name) + "_bucket{";
-  std::size_t at = 0;
-  while (at < text.size()) {
-    auto end = text.find('\n', at);
-    if (end == std::string_view::npos) end = text.size();
-    const auto line = text.substr(at, end - at);
-    at = end + 1;
-    if (!line.starts_with(prefix)) continue;
+  lines_starting_with(text, prefix, [&](std::string_view line) {
     const auto le = line.find("le=\"");
     const auto close = line.rfind('}');
-    if (le == std::string_view::npos || close == std::string_view::npos) continue;
+    if (le == std::string_view::npos || close == std::string_view::npos) return true;
     const auto bound_text = line.substr(le + 4, line.find('"', le + 4) - (le + 4));
     try {  // a line that does not parse is skipped, not the run
       const double bound =
           bound_text == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(std::string(bound_text));
       out.buckets_[bound] += std::stod(std::string(line.substr(close + 1)));
     } catch (const std::exception&) {
-      continue;
     }
-  }
+    return true;
+  });
   return out;
 }
 
