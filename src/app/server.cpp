@@ -94,7 +94,6 @@ struct server::impl {
   // scheduling.realtime_priority's governor (realtime.hpp), on the event loop's thread: once a
   // second the CPU the route's path used (this thread, the routing lane's workers and backends);
   // SCHED_FIFO given up above scheduling.realtime_cpu_limit, taken again after quiet intervals.
-  // The writes lane, one priority below (store/pool.cpp says why), follows the route's path.
   asio::awaitable<void> govern_realtime() {
     auto log = logger("app");
     auto& routing = pool.lane(store::pool_lane::routing);
@@ -122,8 +121,6 @@ struct server::impl {
       const bool on = change == realtime_governor::change::promote;
       auto loop_done = on ? make_realtime(priority) : make_normal();
       auto lane_done = routing.set_realtime(on);
-      if (auto writes_done = pool.lane(store::pool_lane::writes).set_realtime(on); lane_done && !writes_done)
-        lane_done = std::move(writes_done);
       counters.realtime_active(on);
       if (on) {
         log->info("real-time scheduling taken again: the route's path used under {:g} % of the host's CPUs for {} s",

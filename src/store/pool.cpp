@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -108,28 +107,8 @@ connection_pool::connection_pool(pool_config config)
     writes_lane_.reset(new connection_pool(*this, config_.writes_size, pool_lane::writes, "writes"));
 }
 
-// The writes lane runs one priority below the routing lane, above all normal work: every
-// transaction that sends a NOTIFY (each presence move: the decision's reservation and the writes
-// lane's moves alike) takes PostgreSQL's one notify-queue lock at commit, so a decision waits for
-// a writes transaction that holds it. A writes backend at the normal priority, kept off the CPUs
-// by the real-time decisions, then stalls them all: measured, 450 calls/s from a cold start on
-// two vCPUs collapsed in four runs of five (routing backends seen waiting on "Lock: object") and
-// in none of three with the writes backend one priority below (docs/benchmarks.md).
-namespace {
-int lane_realtime_priority(const pool_config& config, pool_lane role) {
-  if (config.routing_realtime_priority <= 0) return 0;
-  if (role == pool_lane::routing) return config.routing_realtime_priority;
-  if (role == pool_lane::writes) return std::max(1, config.routing_realtime_priority - 1);
-  return 0;
-}
-}  // namespace
-
 connection_pool::connection_pool(const connection_pool& owner, int size, pool_lane role, const char* name)
-    : config_(owner.config_),
-      workers_(static_cast<std::size_t>(size)),
-      status_(owner.status_),
-      name_(name),
-      realtime_priority_(lane_realtime_priority(owner.config_, role)) {
+    : config_(owner.config_), workers_(static_cast<std::size_t>(size)), status_(owner.status_), role_(role) {
   config_.size = size;
   config_.routing_size = 0;
   config_.writes_size = 0;
@@ -165,7 +144,7 @@ void connection_pool::prioritize_this_worker() {
   {
     std::lock_guard lock(path_mutex_);
     path_workers_.push_back(::gettid());
-    if (path_realtime_) made = make_realtime(realtime_priority_);
+    if (path_realtime_) made = make_realtime(config_.routing_realtime_priority);
   }
   if (!made) priority_failed("its worker threads", made.error().message());
 }
@@ -184,12 +163,12 @@ void connection_pool::prioritize_backend(pqxx::connection& conn) {
     std::lock_guard lock(path_mutex_);
     path_backends_.emplace_back(&conn, pid);
     realtime = path_realtime_;
-    if (realtime) made = make_realtime(realtime_priority_, pid);
+    if (realtime) made = make_realtime(config_.routing_realtime_priority, pid);
   }
   if (!made) return priority_failed("its PostgreSQL backends", made.error().message());
   if (realtime && !priority_logged_.exchange(true))
-    logger("store")->info("{} lane: worker threads and PostgreSQL backends at SCHED_FIFO priority {}", name_,
-                          realtime_priority_);
+    logger("store")->info("routing lane: worker threads and PostgreSQL backends at SCHED_FIFO priority {}",
+                          config_.routing_realtime_priority);
 }
 
 void connection_pool::forget_backend(const pqxx::connection& conn) {
@@ -205,12 +184,12 @@ std::vector<pid_t> connection_pool::realtime_path() const {
 }
 
 result<void> connection_pool::set_realtime(bool on) {
-  if (realtime_priority_ <= 0) return {};
+  if (role_ != pool_lane::routing || config_.routing_realtime_priority <= 0) return {};
   std::lock_guard lock(path_mutex_);
   path_realtime_ = on;
   result<void> first;
   const auto apply = [&](pid_t tid) {
-    auto done = on ? make_realtime(realtime_priority_, tid) : make_normal(tid);
+    auto done = on ? make_realtime(config_.routing_realtime_priority, tid) : make_normal(tid);
     if (!done && first) first = std::move(done);
   };
   for (const pid_t tid : path_workers_) apply(tid);
@@ -221,8 +200,8 @@ result<void> connection_pool::set_realtime(bool on) {
 
 void connection_pool::priority_failed(const std::string& what, const std::string& why) {
   if (priority_logged_.exchange(true)) return;
-  logger("store")->warn("{} lane: {} stay at the normal scheduling priority, not SCHED_FIFO {}: {}", name_, what,
-                        realtime_priority_, why);
+  logger("store")->warn("routing lane: {} stay at the normal scheduling priority, not SCHED_FIFO {}: {}", what,
+                        config_.routing_realtime_priority, why);
 }
 
 result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
@@ -237,7 +216,7 @@ result<std::unique_ptr<pqxx::connection>> connection_pool::acquire() {
   }
   try {
     auto conn = open_connection(config_);
-    if (realtime_priority_ > 0) prioritize_backend(*conn);
+    if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_backend(*conn);
     mark_up();
     return conn;
   } catch (const std::exception& e) {

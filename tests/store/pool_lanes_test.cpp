@@ -40,13 +40,6 @@ store::pool_config lanes_config(const testing::test_database& db, int routing, i
           .statement_timeout = std::chrono::minutes(10)};
 }
 
-// One connection a lane, the route's path at SCHED_FIFO 5 (the writes lane's at 4).
-store::pool_config realtime_lanes_config(const testing::test_database& db) {
-  auto config = lanes_config(db, 1, 1);
-  config.routing_realtime_priority = 5;
-  return config;
-}
-
 // Polls `ready` every 10 ms on the loop until it holds or 60 s have passed (the caller checks).
 template <class Ready>
 asio::awaitable<void> poll_until(Ready ready) {
@@ -200,13 +193,12 @@ bool may_use_realtime() {
   return made.has_value();
 }
 
-// The writes lane one priority below the routing lane (a decision may wait for a writes
-// transaction's commit: pool.cpp), the general lane at the normal policy.
-TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityTheWritesLanesOneBelowAndNoOtherLanes) {
+TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityAndNoOtherLanes) {
   testing::test_database db;
-  store::connection_pool pool(realtime_lanes_config(db));
+  auto config = lanes_config(db, 1, 1);
+  config.routing_realtime_priority = 5;
+  store::connection_pool pool(config);
   const int expected = may_use_realtime() ? 5 : 0;
-  const int expected_writes = may_use_realtime() ? 4 : 0;
   struct priorities {
     int worker;
     int backend;
@@ -224,8 +216,8 @@ TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityTheWrit
       if (!routing || !writes || !general) co_return;
       EXPECT_EQ(routing->worker, expected);
       EXPECT_EQ(routing->backend, expected);
-      EXPECT_EQ(writes->worker, expected_writes);
-      EXPECT_EQ(writes->backend, expected_writes);
+      EXPECT_EQ(writes->worker, 0);
+      EXPECT_EQ(writes->backend, 0);
       EXPECT_EQ(general->worker, 0);
       EXPECT_EQ(general->backend, 0);
     }
@@ -238,7 +230,9 @@ TEST(PoolLanes, TheRoutingLanesWorkersAndBackendsRunAtItsRealtimePriorityTheWrit
 TEST(PoolLanes, TheRoutingLanesPathGivesItsRealtimePriorityUpAndTakesItAgainWorkersAndBackends) {
   if (!may_use_realtime()) GTEST_SKIP() << "needs root or CAP_SYS_NICE";
   testing::test_database db;
-  store::connection_pool pool(realtime_lanes_config(db));
+  auto config = lanes_config(db, 1, 1);
+  config.routing_realtime_priority = 5;
+  store::connection_pool pool(config);
   auto& routing = pool.lane(store::pool_lane::routing);
   struct seen {
     pid_t worker;
@@ -262,6 +256,7 @@ TEST(PoolLanes, TheRoutingLanesPathGivesItsRealtimePriorityUpAndTakesItAgainWork
     CO_ASSERT_TRUE(first.has_value());
     EXPECT_TRUE(first->at(5));
     EXPECT_TRUE(the_path_is(*first));
+    EXPECT_TRUE(pool.lane(store::pool_lane::writes).realtime_path().empty());
     EXPECT_TRUE(pool.lane(store::pool_lane::general).realtime_path().empty());
 
     CO_ASSERT_TRUE(routing.set_realtime(false).has_value());
@@ -287,33 +282,6 @@ TEST(PoolLanes, TheRoutingLanesPathGivesItsRealtimePriorityUpAndTakesItAgainWork
     auto promoted = co_await routing.run(read);
     CO_ASSERT_TRUE(promoted.has_value());
     EXPECT_TRUE(promoted->at(5));
-  });
-  pool.close();
-}
-
-// The writes lane's path is switched the same way, at its own priority (one below).
-TEST(PoolLanes, TheWritesLanesPathGivesItsRealtimePriorityUpAndTakesItAgain) {
-  if (!may_use_realtime()) GTEST_SKIP() << "needs root or CAP_SYS_NICE";
-  testing::test_database db;
-  store::connection_pool pool(realtime_lanes_config(db));
-  auto& writes = pool.lane(store::pool_lane::writes);
-  const auto read = [](pqxx::connection& c) {
-    return std::pair{realtime_priority_of(), realtime_priority_of(c.backendpid())};
-  };
-  asio::io_context loop;
-  run_coroutine(loop, [&]() -> asio::awaitable<void> {
-    auto first = co_await writes.run(read);
-    CO_ASSERT_TRUE(first.has_value());
-    EXPECT_EQ(*first, std::pair(4, 4));
-    EXPECT_EQ(writes.realtime_path().size(), 2u) << "its worker and its backend";
-    CO_ASSERT_TRUE(writes.set_realtime(false).has_value());
-    auto demoted = co_await writes.run(read);
-    CO_ASSERT_TRUE(demoted.has_value());
-    EXPECT_EQ(*demoted, std::pair(0, 0));
-    CO_ASSERT_TRUE(writes.set_realtime(true).has_value());
-    auto promoted = co_await writes.run(read);
-    CO_ASSERT_TRUE(promoted.has_value());
-    EXPECT_EQ(*promoted, std::pair(4, 4));
   });
   pool.close();
 }

@@ -42,8 +42,8 @@ struct pool_config {
   std::chrono::milliseconds statement_timeout{5000};  // a stuck query fails, never hangs
   std::string application_name = "switchboard";
   // 1-99: the routing lane's worker threads, and its PostgreSQL backends when PostgreSQL is on
-  // this host (a Unix socket), run under SCHED_FIFO at this priority (switchboard/realtime.hpp),
-  // the writes lane's one below it (never below 1); 0: the normal policy.
+  // this host (a Unix socket), run under SCHED_FIFO at this priority (switchboard/realtime.hpp);
+  // 0: the normal policy.
   int routing_realtime_priority = 0;
 };
 
@@ -92,7 +92,7 @@ class connection_pool {
   auto run(Work work) -> boost::asio::awaitable<result<std::invoke_result_t<Work&, pqxx::connection&>>> {
     using value_type = std::invoke_result_t<Work&, pqxx::connection&>;
     return offload(workers_.get_executor(), [this, work = std::move(work)]() mutable {
-      if (realtime_priority_ > 0) prioritize_this_worker();
+      if (role_ == pool_lane::routing && config_.routing_realtime_priority > 0) prioritize_this_worker();
       return execute<value_type>(work);
     });
   }
@@ -111,13 +111,13 @@ class connection_pool {
   bool database_up() const noexcept { return status_->load(); }
   const pool_config& config() const noexcept { return config_; }
 
-  // The lane's real-time path (routing and writes lanes, routing_realtime_priority): the thread
-  // ids of the worker threads that took the priority and the process ids of its connections'
-  // local backends; empty for the general lane. Their CPU time: switchboard/realtime.hpp's cpu_meter.
+  // The routing lane's real-time path (routing_realtime_priority): the thread ids of the worker
+  // threads that took the priority and the process ids of its connections' local backends; empty
+  // for the other lanes. Their CPU time: switchboard/realtime.hpp's cpu_meter.
   std::vector<pid_t> realtime_path() const;
-  // Puts the lane's path at its real-time priority (true) or under the normal policy (false);
-  // workers and backends that join it later follow. Every thread is switched; the first failure
-  // is returned. Nothing for the general lane.
+  // Puts the routing lane's path at its real-time priority (true) or under the normal policy
+  // (false); workers and backends that join it later follow. Every thread is switched; the first
+  // failure is returned. Nothing for the other lanes.
   result<void> set_realtime(bool on);
 
   // Stops taking work and joins the workers of every lane; pending work still completes.
@@ -166,12 +166,9 @@ class connection_pool {
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   std::shared_ptr<std::atomic<bool>> status_;  // database up; shared by the lanes (one log per outage)
-  std::string name_ = "general";
-  // SCHED_FIFO priority of this lane's path (0: none): the routing lane's, and one below it for
-  // the writes lane (see lane_realtime_priority in pool.cpp)
-  int realtime_priority_ = 0;
+  pool_lane role_ = pool_lane::general;
   std::atomic<bool> priority_logged_{false};
-  mutable std::mutex path_mutex_;  // the lane's real-time path: workers record themselves
+  mutable std::mutex path_mutex_;  // the routing lane's real-time path: workers record themselves
   std::vector<pid_t> path_workers_;
   std::vector<std::pair<const pqxx::connection*, pid_t>> path_backends_;
   bool path_realtime_ = true;
