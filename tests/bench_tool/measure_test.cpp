@@ -10,28 +10,24 @@
 namespace switchboard::bench {
 namespace {
 
-const std::string before = R"(# HELP switchboard_realtime_active 1 while the route's path runs under SCHED_FIFO
-# TYPE switchboard_realtime_active gauge
-switchboard_realtime_active 1
-switchboard_realtime_active_since 5
-switchboard_realtime_demotions_total 2
-switchboard_route_answer_seconds_bucket{outcome="operator",le="0.001"} 10
-switchboard_route_answer_seconds_bucket{outcome="operator",le="0.002"} 20
-switchboard_route_answer_seconds_bucket{outcome="operator",le="+Inf"} 20
-switchboard_route_answer_seconds_bucket{outcome="queued",le="0.001"} 0
-switchboard_route_answer_seconds_bucket{outcome="queued",le="0.002"} 0
-switchboard_route_answer_seconds_bucket{outcome="queued",le="+Inf"} 0
-)";
+// GET /metrics as the server writes it: two gauges of the governor and one histogram of route
+// answers with two label sets, cumulative counts at 1 ms, 2 ms and +Inf.
+std::string metrics_text(int active, int demotions, const int (&operator_counts)[3], const int (&queued_counts)[3]) {
+  // _since first: a reader that matched a name's prefix would take its line
+  std::string text =
+      "switchboard_realtime_active_since 5\n# TYPE switchboard_realtime_active gauge\n"
+      "switchboard_realtime_active " +
+      std::to_string(active) + "\nswitchboard_realtime_demotions_total " + std::to_string(demotions) + "\n";
+  const char* bounds[] = {"0.001", "0.002", "+Inf"};
+  for (const auto& [outcome, counts] : {std::pair{"operator", operator_counts}, std::pair{"queued", queued_counts}})
+    for (int i = 0; i < 3; ++i)
+      text += std::string("switchboard_route_answer_seconds_bucket{outcome=\"") + outcome + "\",le=\"" + bounds[i] +
+              "\"} " + std::to_string(counts[i]) + "\n";
+  return text;
+}
 
-const std::string after = R"(switchboard_realtime_active 0
-switchboard_realtime_demotions_total 3
-switchboard_route_answer_seconds_bucket{outcome="operator",le="0.001"} 60
-switchboard_route_answer_seconds_bucket{outcome="operator",le="0.002"} 110
-switchboard_route_answer_seconds_bucket{outcome="operator",le="+Inf"} 120
-switchboard_route_answer_seconds_bucket{outcome="queued",le="0.001"} 50
-switchboard_route_answer_seconds_bucket{outcome="queued",le="0.002"} 100
-switchboard_route_answer_seconds_bucket{outcome="queued",le="+Inf"} 100
-)";
+const std::string before = metrics_text(1, 2, {10, 20, 20}, {0, 0, 0});
+const std::string after = metrics_text(0, 3, {60, 110, 120}, {50, 100, 100});
 
 TEST(BenchMetrics, APlainMetricIsReadByItsWholeNameAndIsAbsentWhenNotThere) {
   EXPECT_EQ(metric_value(before, "switchboard_realtime_active"), 1.0);  // not _since's 5
