@@ -2,11 +2,11 @@
 // server's RSS and CPU; (2) the time to deliver one statistics update to 1,000 supervisors.
 // The idle desktops run in a child process so the server's own RSS and CPU are measured.
 //   SWITCHBOARD_BENCH_DATABASE_URL=postgresql://... bench_desk [idle_desktops=20000] [supervisors=1000]
+#include "bench_database.hpp"
 #include "switchboard/desk/client.hpp"
 #include "switchboard/desk/scripted.hpp"
 #include "switchboard/desk/server.hpp"
 #include "switchboard/log.hpp"
-#include "switchboard/store/migrations.hpp"
 #include "switchboard/store/pool.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -72,14 +72,7 @@ rlim_t raise_fd_limit(rlim_t wanted) {
 // The database URL and the supervisors' tenant.
 std::pair<std::string, std::int64_t> create_database(const std::string& admin_url, int idle, int supervisors) {
   const std::string name = "bench_desk_" + std::to_string(::getpid());
-  {
-    pqxx::connection admin(admin_url);
-    pqxx::nontransaction q(admin);
-    q.exec("DROP DATABASE IF EXISTS " + name);
-    q.exec("CREATE DATABASE " + name + " TEMPLATE template0");
-  }
-  const auto url = store::url_with_database(admin_url, name);
-  if (auto m = store::migrate(url); !m) throw std::runtime_error(m.error().message());
+  const auto url = switchboard::bench::create_migrated_database(admin_url, name);
   pqxx::connection c(url);
   pqxx::work tx(c);
   tx.exec(

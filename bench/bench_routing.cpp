@@ -9,6 +9,7 @@
 // binary). With pg_stat_statements loaded in the server (track = all), it also counts what
 // PostgreSQL runs per decision and per whole call (route, ringing, answered, ended, wrap-up done,
 // ready again), the call's life written through the store queries the calls part uses.
+#include "bench_database.hpp"
 #include "switchboard/store/call_queries.hpp"
 #include "switchboard/store/migrations.hpp"
 #include "switchboard/store/pool.hpp"
@@ -359,18 +360,11 @@ void count_statements(asio::io_context& loop, store::connection_pool& solo, int 
 
 void run(const std::string& admin_url, int operators, bool keep) {
   const std::string name = fmt::format("sbbench_routing_{}_{}", ::getpid(), operators);
-  {
-    pqxx::connection admin(admin_url);
-    pqxx::nontransaction q(admin);
-    q.exec("DROP DATABASE IF EXISTS " + name);
-    q.exec("CREATE DATABASE " + name + " TEMPLATE template0");
-  }
-  const auto url = store::url_with_database(admin_url, name);
   std::vector<store::migration> migrations;
   const std::string without = std::getenv("SWITCHBOARD_BENCH_WITHOUT") ? std::getenv("SWITCHBOARD_BENCH_WITHOUT") : "";
   for (const auto& m : store::bundled_migrations())
     if (without.find(fmt::format("{:04}", m.version)) == std::string::npos) migrations.push_back(m);
-  if (auto m = store::migrate(url, migrations); !m) throw std::runtime_error(m.error().message());
+  const auto url = switchboard::bench::create_migrated_database(admin_url, name, migrations);
   {
     pqxx::connection conn(url);
     pqxx::nontransaction tx(conn);
@@ -470,20 +464,14 @@ void run(const std::string& admin_url, int operators, bool keep) {
     std::printf("  database kept: %s\n", url.c_str());
     return;
   }
-  pqxx::connection admin(admin_url);
-  pqxx::nontransaction q(admin);
-  q.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  switchboard::bench::drop_database(admin_url, name);
 }
 
 }  // namespace
 
 int main() {
-  const char* url = std::getenv("SWITCHBOARD_BENCH_DATABASE_URL");
-  if (!url || !*url) {
-    std::fprintf(stderr,
-                 "SWITCHBOARD_BENCH_DATABASE_URL is not set (e.g. scripts/pg start /tmp/sbpg.bench, then its URL)\n");
-    return 2;
-  }
+  const auto url = switchboard::bench::admin_url_from_environment();
+  if (url.empty()) return 2;
   const char* keep = std::getenv("SWITCHBOARD_BENCH_KEEP");
   try {
     // SWITCHBOARD_BENCH_OPERATORS=10000: that size only

@@ -157,7 +157,10 @@ struct server::impl {
       for (auto& d : devices->extensions) link_config.devices.push_back(d);
     }
     link = csta::csta_link::create(loop.get_executor(), link_config);
-    centre.emplace(loop.get_executor(), pool, *link, cfg.calls);
+    // One writer per connection of the writes lane (one in all when the writes share the general lane).
+    auto calls_config = cfg.calls;
+    calls_config.write_lanes = static_cast<std::size_t>(std::max(cfg.database.writes_pool_size, 1));
+    centre.emplace(loop.get_executor(), pool, *link, std::move(calls_config));
     router.emplace(loop.get_executor(), blocking.get_executor(), pool, *centre, cfg.routing, &counters);
     if (cfg.desk.enabled) {
       desk.emplace(loop.get_executor(), cfg.desk.server, pool, *centre);

@@ -1,7 +1,8 @@
 // Call-control layer: every PBX event, router decision and desktop command passes through here
-// on the event loop. Database writes keep their order through one queue and one writer
-// coroutine, which also batches them under load.
+// on the event loop. Database writes go through call_writer, which keeps each operator's and
+// each call's in order and batches them under load.
 #include "switchboard/calls/call_centre.hpp"
+#include "switchboard/calls/call_writer.hpp"
 
 #include "switchboard/log.hpp"
 #include "switchboard/routing/pbx_adapter.hpp"
@@ -89,13 +90,16 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   std::vector<pbx::call_offered> held_offers;
   std::vector<pbx::call_id> found_calls;
 
-  std::vector<store::call_write> queued_writes;
-  std::size_t in_flight_writes = 0;
-  asio::steady_timer writer_wake;
+  call_writer writer;
   bool stopped = false;
 
   state(asio::any_io_executor l, store::connection_pool& p, pbx::pbx_link& k, call_centre_config c)
-      : loop(std::move(l)), pool(p), link(k), config(std::move(c)), stats_timer(loop), writer_wake(loop) {}
+      : loop(std::move(l)),
+        pool(p),
+        link(k),
+        config(std::move(c)),
+        stats_timer(loop),
+        writer(loop, pool, config.write_lanes, config.max_queued_writes, config.write_spill) {}
 
   // ---- operators and devices ---------------------------------------------------------------
   void learn_device(std::int64_t operator_id, const pbx::device_id& device) {
@@ -153,39 +157,7 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
   }
 
   // ---- ordered database writes -------------------------------------------------------------
-  void write(store::call_write w) {
-    queued_writes.push_back(std::move(w));
-    if (queued_writes.size() == config.max_queued_writes)
-      log->error("{} database writes queued: PostgreSQL is not keeping up (check the database server)",
-                 queued_writes.size());
-    writer_wake.cancel();
-  }
-
-  asio::awaitable<void> writer() {
-    auto self = shared_from_this();
-    while (!stopped || !queued_writes.empty()) {
-      if (queued_writes.empty()) {
-        writer_wake.expires_at(asio::steady_timer::time_point::max());
-        co_await writer_wake.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      auto batch = std::move(queued_writes);
-      queued_writes.clear();
-      in_flight_writes = batch.size();
-      auto size = batch.size();
-      auto applied = co_await store::apply_call_writes(pool.lane(store::pool_lane::writes), std::move(batch));
-      in_flight_writes = 0;
-      if (!applied) {
-        counters.writes_failed += size;
-        log->error("{} call record writes lost: {}", size, applied.error().message());
-        continue;
-      }
-      counters.writes_applied += size - applied->failed.size();
-      counters.writes_refused += applied->refused.size();
-      counters.writes_failed += applied->failed.size();
-      for (const auto& [index, why] : applied->failed) log->warn("call record write refused: {}", why.message());
-    }
-  }
+  void write(store::call_write w) { writer.write(std::move(w)); }
 
   // ---- supervisors' statistics -------------------------------------------------------------
   // Every tenant's queue figures, pushed when they changed and at most once per stats_push:
@@ -950,8 +922,7 @@ void call_centre::start() {
     co_await s->load_devices();
   };
   asio::co_spawn(s->loop, std::move(boot), asio::detached);
-  auto writer = [s]() { return s->writer(); };
-  asio::co_spawn(s->loop, std::move(writer), asio::detached);
+  s->writer.start();
   auto statistics = [s]() { return s->push_statistics(); };
   asio::co_spawn(s->loop, std::move(statistics), asio::detached);
 }
@@ -964,7 +935,7 @@ void call_centre::stop() {
     for (auto& [op, t] : s->wrap_up_timers) t->cancel();
     for (auto& [op, t] : s->no_answer_timers) t->cancel();
     s->stats_timer.cancel();
-    s->writer_wake.cancel();
+    s->writer.stop();
   });
 }
 
@@ -1210,8 +1181,7 @@ asio::awaitable<result<void>> call_centre::execute(const desk::operator_context&
 
 const call_tracker& call_centre::tracker() const noexcept { return state_->tracker; }
 const call_centre_counters& call_centre::counters() const noexcept { return state_->counters; }
-std::size_t call_centre::pending_writes() const noexcept {
-  return state_->queued_writes.size() + state_->in_flight_writes;
-}
+const write_counters& call_centre::write_counts() const noexcept { return state_->writer.counters(); }
+std::size_t call_centre::pending_writes() const noexcept { return state_->writer.pending(); }
 
 }  // namespace switchboard::calls

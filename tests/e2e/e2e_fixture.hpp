@@ -42,7 +42,12 @@ struct scenario {
   std::chrono::seconds ring_no_answer{10};
   std::chrono::seconds default_wrap_up{1};
   std::chrono::milliseconds stats_push{200};
-  int database_connections = 2;
+  // Two writers, the second used as soon as one write waits for the first, so that every
+  // scenario (transfers, consultations, restarts) runs with each operator's and each call's
+  // writes kept in order across connections (calls::write_lanes); the third connection serves
+  // the router and the desktops while both writers wait on a lock.
+  std::size_t write_lanes = 2;
+  int database_connections = 3;
   // Raised where a test holds the calls table locked for a while: a record write waiting on the
   // lock must not time out on a slow machine (sanitizers, two cores).
   std::chrono::milliseconds statement_timeout{5000};
@@ -106,7 +111,9 @@ class end_to_end : public ::testing::Test {
                                                    calls::call_centre_config{.node = "e2e",
                                                                              .ring_no_answer = s.ring_no_answer,
                                                                              .default_wrap_up = s.default_wrap_up,
-                                                                             .stats_push = s.stats_push});
+                                                                             .stats_push = s.stats_push,
+                                                                             .write_lanes = s.write_lanes,
+                                                                             .write_spill = 1});
     router_ = std::make_unique<routing::router>(
         loop_.get_executor(), blocking_.get_executor(), *pool_, *centre_,
         routing::router_config{.route_timeout = s.router_route_timeout, .node = "e2e"});

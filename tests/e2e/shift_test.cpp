@@ -173,6 +173,21 @@ TEST_F(Shift, ThousandsOfCallsWithOverloadKeepRecordsStatisticsAndPopsConsistent
 
   if (HasFailure()) return;  // the shift did not finish: the checks below would only repeat it
 
+  // Two writers side by side (the fixture's write_lanes): none lost or refused by PostgreSQL;
+  // refused presence moves are allowed (a desktop may get there first).
+  const auto& writes = centre_->write_counts();
+  std::printf("  writes: %llu applied, %llu moves refused, %llu failed\n",
+              static_cast<unsigned long long>(writes.applied), static_cast<unsigned long long>(writes.refused),
+              static_cast<unsigned long long>(writes.failed));
+  EXPECT_EQ(writes.failed, 0u);
+  ASSERT_EQ(writes.batches.size(), 2u);
+  std::printf("  batches: %llu on the first connection, %llu on the second\n",
+              static_cast<unsigned long long>(writes.batches[0]), static_cast<unsigned long long>(writes.batches[1]));
+  EXPECT_GT(writes.batches[1], 0u) << "the second writer was never used";
+  // An answered call writes at least ringing, talking, wrap-up and ready, each with its call write.
+  EXPECT_GE(writes.applied,
+            8u * static_cast<std::uint64_t>(count("SELECT count(*) FROM calls WHERE answered_at IS NOT NULL")));
+
   // ---- exactly one complete, consistent record per offered call ------------------------------
   EXPECT_GE(n, calls_wanted);
   EXPECT_EQ(static_cast<std::uint64_t>(n), stats.offered - 1);  // all but the default device's own call

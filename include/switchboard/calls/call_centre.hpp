@@ -6,6 +6,8 @@
 #pragma once
 
 #include "switchboard/calls/call_tracker.hpp"
+#include "switchboard/calls/call_writer.hpp"
+#include "switchboard/calls/write_lanes.hpp"
 #include "switchboard/desk/command_handler.hpp"
 #include "switchboard/desk/hub.hpp"
 #include "switchboard/pbx/link.hpp"
@@ -35,15 +37,16 @@ struct call_centre_config {
   std::chrono::seconds default_wrap_up{10};    // when the call's queue is unknown
   std::size_t max_queued_writes = 200'000;     // beyond this the database is far behind: log loudly
   std::chrono::milliseconds stats_push{1000};  // supervisors' queue figures: at most this often, when changed
+  // Batches of writes applied at once, each on its own connection of the writes lane (see
+  // write_lanes.hpp); at most the lane's connections, or they wait for one another.
+  std::size_t write_lanes = 1;
+  std::size_t write_spill = write_lanes::default_spill;  // queued on the first lane before the next is used
 };
 
 // Counters for tests, logs and /health.
 struct call_centre_counters {
   std::uint64_t pbx_events = 0;
   std::uint64_t calls_ended = 0;
-  std::uint64_t writes_applied = 0;
-  std::uint64_t writes_refused = 0;
-  std::uint64_t writes_failed = 0;
   std::uint64_t pbx_command_errors = 0;
 };
 
@@ -93,6 +96,7 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   const call_centre_counters& counters() const noexcept;
   // Writes queued and not yet applied (tests wait for 0).
   std::size_t pending_writes() const noexcept;
+  const write_counters& write_counts() const noexcept;
 
  private:
   // What follows an operator's new state here: his device, and a waiting call when ready.
