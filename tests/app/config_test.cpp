@@ -89,18 +89,18 @@ TEST(Config, DefaultsAreSensible) {
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->database.pool_size, 4);
   EXPECT_EQ(parsed->database.routing_pool_size, 2) << "decisions have connections of their own by default";
-  EXPECT_EQ(parsed->database.writes_pool_size, 1);
+  EXPECT_EQ(parsed->database.writes_pool_size, 2);
   EXPECT_EQ(parsed->health.port, 8480);
   EXPECT_EQ(parsed->log_level, "info");
 }
 
 TEST(Config, PoolLanesAreReadAndZeroSharesTheGeneralLane) {
   auto parsed = app::parse_config_text(
-      R"({"database": {"url": "postgresql:///sb", "pool_size": 3, "routing_pool_size": 0, "writes_pool_size": 2}})");
+      R"({"database": {"url": "postgresql:///sb", "pool_size": 3, "routing_pool_size": 0, "writes_pool_size": 3}})");
   ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
   EXPECT_EQ(parsed->database.pool_size, 3);
   EXPECT_EQ(parsed->database.routing_pool_size, 0);
-  EXPECT_EQ(parsed->database.writes_pool_size, 2);
+  EXPECT_EQ(parsed->database.writes_pool_size, 3);
   auto bad = app::parse_config_text(R"({"database": {"url": "postgresql:///sb", "routing_pool_size": -1}})");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().detail, "config key 'database.routing_pool_size': must be between 0 and 64, got -1");

@@ -20,7 +20,7 @@ struct database_config {
   std::string url;            // env SWITCHBOARD_DATABASE_URL overrides
   int pool_size = 4;          // general lane: desktops, supervisors' figures, start-up, health
   int routing_pool_size = 2;  // the router's own connections (0: it shares the general lane)
-  int writes_pool_size = 1;   // the call-record writer's own connection (0: the general lane)
+  int writes_pool_size = 2;   // the call-record writers' own connections (0: one writer on the general lane)
   std::chrono::seconds connect_timeout{5};
   std::chrono::milliseconds statement_timeout{5000};
   bool migrate_on_start = false;

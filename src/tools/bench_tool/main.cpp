@@ -65,7 +65,7 @@ struct options {
   int wrap_up_ms = 100;
   int pool_size = 4;
   int routing_pool_size = 2;
-  int writes_pool_size = 1;
+  int writes_pool_size = 2;
   int login_wave = 200;
   bool whole_ramp = false;
   int generators_nice = 0;      // the PBX simulator's and the desktops' threads (this process)
@@ -764,7 +764,7 @@ int main(int argc, char** argv) {
   cli.add_option("--pool-size", o.pool_size, "the server's general database connections")->capture_default_str();
   cli.add_option("--routing-pool-size", o.routing_pool_size, "the router's own connections (0: the general ones)")
       ->capture_default_str();
-  cli.add_option("--writes-pool-size", o.writes_pool_size, "the call-record writer's own (0: the general ones)")
+  cli.add_option("--writes-pool-size", o.writes_pool_size, "the call-record writers' own (0: the general ones)")
       ->capture_default_str();
   cli.add_option("--generators-nice", o.generators_nice,
                  "nice value of the PBX simulator and desktops (this process), after the server started")
