@@ -80,6 +80,13 @@ struct server::impl {
     return {db_up, body.dump()};
   }
 
+  // The call-record writers' figures into /metrics, read when it is asked for (on the loop).
+  void count_writes() {
+    if (!centre) return;
+    const auto& w = centre->write_counts();
+    counters.call_writes(centre->pending_writes(), w.applied, w.refused, w.failed, w.batches);
+  }
+
   // Keeps the database flag fresh for /health even when no call is running.
   asio::awaitable<void> probe_database() {
     for (;;) {
@@ -269,7 +276,11 @@ int server::run() {
       s.health.emplace(
           s.loop.get_executor(),
           asio::ip::tcp::endpoint(asio::ip::make_address(s.cfg.health.listen), s.cfg.health.port),
-          [&s] { return s.report(); }, [&s] { return s.counters.text(); });
+          [&s] { return s.report(); },
+          [&s] {
+            s.count_writes();
+            return s.counters.text();
+          });
       log->info("health endpoint on http://{}:{}/health (metrics: /metrics)", s.cfg.health.listen,
                 s.health->local_endpoint().port());
     } catch (const std::exception& e) {

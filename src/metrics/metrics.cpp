@@ -8,6 +8,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <string>
+#include <vector>
 
 namespace switchboard::metrics {
 namespace {
@@ -50,6 +52,28 @@ struct registry::families {
           .Help("Times the route's path gave SCHED_FIFO up for using more than scheduling.realtime_cpu_limit")
           .Register(*registry)
           .Add({});
+  prometheus::Gauge& writes_pending =
+      prometheus::BuildGauge()
+          .Name("switchboard_call_writes_pending")
+          .Help("Call-record and presence writes queued, waiting or in flight: grows when PostgreSQL falls behind")
+          .Register(*registry)
+          .Add({});
+  prometheus::Family<prometheus::Counter>& writes =
+      prometheus::BuildCounter()
+          .Name("switchboard_call_writes_total")
+          .Help(
+              "Call-record and presence writes by result: applied, refused (a presence move whose state had "
+              "moved on), failed (refused by PostgreSQL or lost with the connection)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& batches =
+      prometheus::BuildCounter()
+          .Name("switchboard_call_write_batches_total")
+          .Help("Batches of writes applied, by the writes lane's connection (database.writes_pool_size)")
+          .Register(*registry);
+  std::array<prometheus::Counter*, 3> by_result{};
+  std::vector<prometheus::Counter*> by_connection;
+  std::array<std::uint64_t, 3> results_seen{};
+  std::vector<std::uint64_t> batches_seen;
   std::array<prometheus::Histogram*, outcomes.size()> by_outcome{};
   prometheus::Histogram* decisions = nullptr;
 
@@ -57,6 +81,14 @@ struct registry::families {
     for (std::size_t i = 0; i < outcomes.size(); ++i)
       by_outcome[i] = &answered.Add({{"outcome", std::string(outcomes[i])}}, latency_buckets);
     decisions = &decided.Add({}, latency_buckets);
+    by_result = {&writes.Add({{"result", "applied"}}), &writes.Add({{"result", "refused"}}),
+                 &writes.Add({{"result", "failed"}})};
+  }
+
+  // A counter brought up to `total` (a total kept elsewhere), from the last total it was given.
+  static void count_up_to(prometheus::Counter& counter, std::uint64_t& seen, std::uint64_t total) {
+    if (total > seen) counter.Increment(static_cast<double>(total - seen));
+    seen = total;
   }
 };
 
@@ -74,6 +106,21 @@ void registry::route_decided(std::chrono::nanoseconds decided) { families_->deci
 void registry::realtime_active(bool active) { families_->realtime_active.Set(active ? 1 : 0); }
 
 void registry::realtime_demoted() { families_->realtime_demotions.Increment(); }
+
+void registry::call_writes(std::size_t pending, std::uint64_t applied, std::uint64_t refused, std::uint64_t failed,
+                           const std::vector<std::uint64_t>& batches_by_connection) {
+  auto& f = *families_;
+  f.writes_pending.Set(static_cast<double>(pending));
+  const std::array<std::uint64_t, 3> totals{applied, refused, failed};
+  for (std::size_t i = 0; i < totals.size(); ++i) families::count_up_to(*f.by_result[i], f.results_seen[i], totals[i]);
+  for (std::size_t i = 0; i < batches_by_connection.size(); ++i) {
+    if (i == f.by_connection.size()) {
+      f.by_connection.push_back(&f.batches.Add({{"connection", std::to_string(i + 1)}}));
+      f.batches_seen.push_back(0);
+    }
+    families::count_up_to(*f.by_connection[i], f.batches_seen[i], batches_by_connection[i]);
+  }
+}
 
 std::string registry::text() const {
   prometheus::TextSerializer serializer;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace switchboard::metrics {
 
@@ -29,6 +30,12 @@ class registry {
   // one more time it was given up for using too much of the host's CPUs.
   void realtime_active(bool active);
   void realtime_demoted();
+
+  // The call-record writers (calls::call_writer): writes pending now (queued, waiting or in
+  // flight), and the totals so far of writes applied, presence moves refused (his state had
+  // moved on), writes failed, and batches applied by each connection's writer. Totals only grow.
+  void call_writes(std::size_t pending, std::uint64_t applied, std::uint64_t refused, std::uint64_t failed,
+                   const std::vector<std::uint64_t>& batches_by_connection);
 
   // Every metric in the Prometheus text exposition format (version 0.0.4).
   std::string text() const;

@@ -289,6 +289,9 @@ struct step_result {
   // and whether the route's path was real-time at its end (-1: not known)
   int realtime_demotions = 0;
   int realtime_active_at_end = -1;
+  // the server's call-record writes queued, waiting or in flight at the step's end (-1: not known):
+  // growing from step to step, the writes lane is behind the phones
+  double writes_pending_at_end = -1;
   std::uint64_t offered = 0, routed = 0, pops = 0, route_ends = 0, re_routes = 0;
 
   nlohmann::json to_json() const {
@@ -309,6 +312,7 @@ struct step_result {
             {"generator_cpu_percent", generator_cpu_percent},
             {"realtime_demotions", realtime_demotions},
             {"realtime_active_at_end", realtime_active_at_end},
+            {"writes_pending_at_end", writes_pending_at_end},
             {"offered", offered},
             {"routed", routed},
             {"pops", pops},
@@ -610,6 +614,8 @@ int run(const options& o) {
         r.realtime_demotions = static_cast<int>(*demotions_after - *demotions_before);
       if (const auto active = metric_value(*metrics_after, "switchboard_realtime_active"))
         r.realtime_active_at_end = static_cast<int>(*active);
+      if (const auto pending = metric_value(*metrics_after, "switchboard_call_writes_pending"))
+        r.writes_pending_at_end = *pending;
     } else {
       fmt::print(stderr, "GET /metrics failed: the server's view of this step is missing (0)\n");
     }
@@ -653,6 +659,9 @@ int run(const options& o) {
     if (o.realtime_priority > 0 && (r.realtime_demotions > 0 || r.realtime_active_at_end == 0))
       fmt::print("  the server gave SCHED_FIFO up {} time(s) during this step; at its end the route's path was {}\n",
                  r.realtime_demotions, r.realtime_active_at_end == 1 ? "real-time again" : "at the normal priority");
+    if (r.writes_pending_at_end > 1000)
+      fmt::print("  the server's call-record writes are behind: {:.0f} pending at the step's end\n",
+                 r.writes_pending_at_end);
     const bool broke = r.route_p99_ms > o.target_p99_ms || r.routed_per_s < 0.9 * r.offered_per_s;
     if (broke && !o.whole_ramp) {
       fmt::print("target broken at {:.0f} calls/s (route p99 {:.2f} ms, target {:.1f} ms; routed {:.0f} of {:.0f}/s)\n",
