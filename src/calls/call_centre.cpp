@@ -561,7 +561,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
           kept->second.consulting = 0;
         } else if (op && (c.record_id || kept != kept_consultations.end()) && internal(c)) {
           // A call between colleagues: no wrap-up.
-          write(store::presence_move{.operator_id = op, .from = {"talking", "held", "ringing"}, .to = "ready"});
+          write(store::presence_move{
+              .operator_id = op, .from = {"talking", "held", "ringing"}, .to = "ready", .call_id = c.record_id});
         } else if (op && c.record_id) {
           write(store::presence_move{.operator_id = op,
                                      .from = {"talking", "held", "ringing", "reserved"},
@@ -579,7 +580,9 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       }
       case call_update::kind::ring_cancelled:
         stop_timer(no_answer_timers, op);
-        if (op) write(store::presence_move{.operator_id = op, .from = {"ringing", "reserved"}, .to = "ready"});
+        if (op)
+          write(store::presence_move{
+              .operator_id = op, .from = {"ringing", "reserved"}, .to = "ready", .call_id = c.record_id});
         journal(c, "ring_cancelled", op, u.device);
         notify_desk(op, c, desk::call_state::ended);
         break;
@@ -624,7 +627,8 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       }
       case call_update::kind::consult_left:
         if (op) {
-          write(store::presence_move{.operator_id = op, .from = {"ringing", "talking", "held"}, .to = "ready"});
+          write(store::presence_move{
+              .operator_id = op, .from = {"ringing", "talking", "held"}, .to = "ready", .call_id = c.record_id});
           notify_desk(op, c, desk::call_state::ended);
         }
         journal(c, "consultation_ended", op, u.device);
@@ -802,8 +806,11 @@ struct call_centre::state : std::enable_shared_from_this<call_centre::state> {
       }
       self->log->info("operator {} did not answer call {} within {} s: not ready (no_answer), routing again", op,
                       c->record_id, self->config.ring_no_answer.count());
-      self->write(store::presence_move{
-          .operator_id = op, .from = {"ringing", "reserved"}, .to = "not_ready", .reason = std::string("no_answer")});
+      self->write(store::presence_move{.operator_id = op,
+                                       .from = {"ringing", "reserved"},
+                                       .to = "not_ready",
+                                       .call_id = c->record_id,
+                                       .reason = std::string("no_answer")});
       self->journal(*c, "ring_no_answer", op, device);
       // Back to where the call came from: its route point asks the router again.
       if (!c->route_point.empty())

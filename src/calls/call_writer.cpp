@@ -53,13 +53,13 @@ struct call_writer::state : std::enable_shared_from_this<state> {
       auto applied = co_await store::apply_call_writes(pool.lane(store::pool_lane::writes), std::move(batch));
       // Writes that waited behind a conflict may have gone to any lane; at stop, the others look again.
       if (writes.done(lane) > 0 || stopped) wake_all();
-      ++counters.batches[lane];
       if (!applied) {
         counters.failed += size;
         log->error("{} call record writes lost: {}", size, applied.error().message());
         continue;
       }
-      counters.applied += size - applied->failed.size();
+      ++counters.batches[lane];
+      counters.applied += size - applied->failed.size() - applied->refused.size();
       counters.refused += applied->refused.size();
       counters.failed += applied->failed.size();
       for (const auto& [index, why] : applied->failed) log->warn("call record write refused: {}", why.message());

@@ -68,10 +68,10 @@ struct registry::families {
   prometheus::Family<prometheus::Counter>& batches =
       prometheus::BuildCounter()
           .Name("switchboard_call_write_batches_total")
-          .Help("Batches of writes applied, by the writes lane's connection (database.writes_pool_size)")
+          .Help("Batches of writes applied, by writer (one per connection of database.writes_pool_size)")
           .Register(*registry);
   std::array<prometheus::Counter*, 3> by_result{};
-  std::vector<prometheus::Counter*> by_connection;
+  std::vector<prometheus::Counter*> by_writer;
   std::array<std::uint64_t, 3> results_seen{};
   std::vector<std::uint64_t> batches_seen;
   std::array<prometheus::Histogram*, outcomes.size()> by_outcome{};
@@ -108,17 +108,17 @@ void registry::realtime_active(bool active) { families_->realtime_active.Set(act
 void registry::realtime_demoted() { families_->realtime_demotions.Increment(); }
 
 void registry::call_writes(std::size_t pending, std::uint64_t applied, std::uint64_t refused, std::uint64_t failed,
-                           const std::vector<std::uint64_t>& batches_by_connection) {
+                           const std::vector<std::uint64_t>& batches_by_writer) {
   auto& f = *families_;
   f.writes_pending.Set(static_cast<double>(pending));
   const std::array<std::uint64_t, 3> totals{applied, refused, failed};
   for (std::size_t i = 0; i < totals.size(); ++i) families::count_up_to(*f.by_result[i], f.results_seen[i], totals[i]);
-  for (std::size_t i = 0; i < batches_by_connection.size(); ++i) {
-    if (i == f.by_connection.size()) {
-      f.by_connection.push_back(&f.batches.Add({{"connection", std::to_string(i + 1)}}));
+  for (std::size_t i = 0; i < batches_by_writer.size(); ++i) {
+    if (i == f.by_writer.size()) {
+      f.by_writer.push_back(&f.batches.Add({{"writer", std::to_string(i + 1)}}));
       f.batches_seen.push_back(0);
     }
-    families::count_up_to(*f.by_connection[i], f.batches_seen[i], batches_by_connection[i]);
+    families::count_up_to(*f.by_writer[i], f.batches_seen[i], batches_by_writer[i]);
   }
 }
 

@@ -21,8 +21,8 @@ TEST(Metrics, CallWritesArePendingNowAndCountedUpToTheWritersTotals) {
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_total{result=\"applied\"} 10")) << text;
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_total{result=\"refused\"} 2")) << text;
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_total{result=\"failed\"} 1")) << text;
-  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{connection=\"1\"} 3")) << text;
-  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{connection=\"2\"} 4")) << text;
+  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{writer=\"1\"} 3")) << text;
+  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{writer=\"2\"} 4")) << text;
 
   // Read again later: the totals grew, nothing is pending; read twice, nothing counted twice.
   registry.call_writes(0, 15, 2, 1, {6, 4});
@@ -31,8 +31,8 @@ TEST(Metrics, CallWritesArePendingNowAndCountedUpToTheWritersTotals) {
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_pending 0")) << text;
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_total{result=\"applied\"} 15")) << text;
   EXPECT_TRUE(has_line(text, "switchboard_call_writes_total{result=\"refused\"} 2")) << text;
-  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{connection=\"1\"} 6")) << text;
-  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{connection=\"2\"} 4")) << text;
+  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{writer=\"1\"} 6")) << text;
+  EXPECT_TRUE(has_line(text, "switchboard_call_write_batches_total{writer=\"2\"} 4")) << text;
 }
 
 TEST(Metrics, NoWriterYetShowsNothingPendingAndNoBatches) {

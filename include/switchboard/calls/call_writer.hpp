@@ -20,11 +20,12 @@ class connection_pool;
 
 namespace switchboard::calls {
 
+// Each write counted once: applied, refused or failed.
 struct write_counters {
   std::uint64_t applied = 0;
   std::uint64_t refused = 0;           // presence moves whose `from` no longer matched (not an error)
   std::uint64_t failed = 0;            // refused by PostgreSQL, or lost with the connection
-  std::vector<std::uint64_t> batches;  // applied by each lane's writer
+  std::vector<std::uint64_t> batches;  // applied (not lost) by each lane's writer
 };
 
 class call_writer {

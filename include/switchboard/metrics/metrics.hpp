@@ -33,9 +33,10 @@ class registry {
 
   // The call-record writers (calls::call_writer): writes pending now (queued, waiting or in
   // flight), and the totals so far of writes applied, presence moves refused (his state had
-  // moved on), writes failed, and batches applied by each connection's writer. Totals only grow.
+  // moved on) and writes failed (each write in one of the three), and batches applied by each
+  // writer. Totals only grow.
   void call_writes(std::size_t pending, std::uint64_t applied, std::uint64_t refused, std::uint64_t failed,
-                   const std::vector<std::uint64_t>& batches_by_connection);
+                   const std::vector<std::uint64_t>& batches_by_writer);
 
   // Every metric in the Prometheus text exposition format (version 0.0.4).
   std::string text() const;

@@ -26,11 +26,14 @@ using wall_time = std::chrono::system_clock::time_point;
 // (not an error) when his state is not in `from` any more (the desk or a router got there first).
 struct presence_move {
   std::int64_t operator_id = 0;
-  std::vector<std::string> from;        // presence_state names
-  std::string to;                       // presence_state name
-  std::optional<std::int64_t> call_id;  // his call in `to` (kept when absent; cleared for idle states)
-  std::optional<std::string> reason;    // for not_ready
-  bool call_finished = false;           // his call ended: last_call_ended and calls_handled move
+  std::vector<std::string> from;  // presence_state names
+  std::string to;                 // presence_state name
+  // His call in `to` (kept when absent). Ignored for the idle states, which clear it; named there
+  // all the same when he leaves a call, so that his move keeps its place among the call's writes
+  // (calls::write_lanes): another operator's reservation of it must come after.
+  std::optional<std::int64_t> call_id;
+  std::optional<std::string> reason;  // for not_ready
+  bool call_finished = false;         // his call ended: last_call_ended and calls_handled move
 };
 
 // An operator answered the call: answered_at (first answer only), operator_id, last_operator_id,
