@@ -36,7 +36,7 @@ std::optional<std::size_t> write_lanes::lane_for(const keys& k) const {
   if (by_call) return by_call;
   // Free of both: the first lane with fewer than spill_at writes queued, so that a quiet call
   // centre keeps one connection warm and its batches whole (spreading its writes over two
-  // connections cost each call 15-45 % more of PostgreSQL's CPU in bench_writes); past that,
+  // connections cost each call 11-69 % more of PostgreSQL's CPU in bench_writes); past that,
   // the least loaded.
   std::size_t least = 0;
   const auto load = [this](std::size_t l) { return lanes_[l].queued.size() + lanes_[l].in_flight_writes; };

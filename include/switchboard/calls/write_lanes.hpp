@@ -23,7 +23,8 @@ class write_lanes {
   static constexpr std::size_t default_spill = 32;
 
   // Queues `write` on the lane that has writes of its operator or its call queued or in flight,
-  // else on the least loaded lane; answers that lane. When its operator is on one lane and its
+  // else on the first lane with fewer than `spill` queued, else on the least loaded; answers
+  // that lane. When its operator is on one lane and its
   // call on another (a transfer's writes, while the first operator's are still in flight), it
   // waits until one of them is done, and every later write waits behind it: nothing overtakes.
   std::optional<std::size_t> push(store::call_write write);
