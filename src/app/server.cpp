@@ -225,8 +225,16 @@ struct server::impl {
     if (link) link->stop();
     if (health) health->stop();
     signals.cancel();
-    // Work still in flight finishes; the loop returns when nothing is left.
-    asio::post(loop, [this] { loop.stop(); });
+    // The phones' last presence moves and call records reach PostgreSQL before the loop stops
+    // (work still in flight finishes; the loop returns when nothing is left).
+    auto drain = [this]() -> asio::awaitable<void> {
+      constexpr auto limit = std::chrono::seconds(5);
+      if (centre && !co_await centre->drained(limit))
+        logger("app")->warn("stopping with {} call record writes not applied: PostgreSQL did not take them in {} s",
+                            centre->pending_writes(), limit.count());
+      loop.stop();
+    };
+    asio::co_spawn(loop, std::move(drain), asio::detached);
   }
 };
 

@@ -1189,6 +1189,17 @@ asio::awaitable<result<void>> call_centre::execute(const desk::operator_context&
 const call_tracker& call_centre::tracker() const noexcept { return state_->tracker; }
 const call_centre_counters& call_centre::counters() const noexcept { return state_->counters; }
 const write_counters& call_centre::write_counts() const noexcept { return state_->writer.counters(); }
+asio::awaitable<bool> call_centre::drained(std::chrono::milliseconds limit) {
+  auto s = state_;
+  asio::steady_timer pause(s->loop);
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (s->writer.pending() > 0 && std::chrono::steady_clock::now() < until) {
+    pause.expires_after(std::chrono::milliseconds(10));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return s->writer.pending() == 0;
+}
+
 std::size_t call_centre::pending_writes() const noexcept { return state_->writer.pending(); }
 
 }  // namespace switchboard::calls

@@ -319,6 +319,36 @@ TEST_F(CallControl, HoldAndRetrieveAreTimedInTheRecord) {
             "talking,held,talking,wrap_up");
 }
 
+// A server being stopped keeps its loop until the call centre's writes are applied
+// (app/server.cpp waits on drained()): the hang-up's presence move and call record, held back
+// by a lock when the call centre stops, reach PostgreSQL once it is released.
+TEST_F(CallControl, WritesQueuedWhenTheCallCentreStopsAreAppliedBeforeItIsDrained) {
+  testing::run_coroutine(
+      loop_,
+      [&]() -> awaitable<void> {
+        CO_ASSERT_TRUE(co_await alice_talks_to_miller());
+        CO_ASSERT_TRUE(co_await wait_until([&] { return settled(); }, 30s));
+        hold_call_records();
+        const auto at_alice = sim_->model().calls_at("2001");
+        CO_ASSERT_TRUE(at_alice.size() == 1u);
+        CO_ASSERT_TRUE(sim_->hang_up(at_alice[0]));
+        CO_ASSERT_TRUE(co_await wait_until([&] { return centre_->counters().calls_ended == 1; }, 30s));
+        CO_ASSERT_TRUE(centre_->pending_writes() > 0u);
+        centre_->stop();
+        // Held by the lock: not drained, whatever the wait.
+        CO_ASSERT_FALSE(co_await centre_->drained(200ms));
+        CO_ASSERT_TRUE(centre_->pending_writes() > 0u);
+        release_call_records();
+        CO_ASSERT_TRUE(co_await centre_->drained(60s));
+      },
+      180s);
+
+  EXPECT_EQ(centre_->pending_writes(), 0u);
+  EXPECT_EQ(centre_->write_counts().failed, 0u);
+  EXPECT_EQ(scalar("SELECT disposition || ',' || (ended_at IS NOT NULL) FROM calls"), "answered,true");
+  EXPECT_EQ(scalar("SELECT state || ',' || calls_handled FROM presence WHERE operator_id = 1"), "wrap_up,1");
+}
+
 // The presence states an operator went through, in order, as one string.
 std::string presence_history_sql(int operator_id) {
   return "SELECT string_agg(state::text, ',' ORDER BY history_id) FROM presence_history WHERE operator_id = " +

@@ -16,6 +16,7 @@
 #include "switchboard/store/call_queries.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -96,6 +97,9 @@ class call_centre final : public routing::decision_sink, public desk::command_ha
   const call_centre_counters& counters() const noexcept;
   // Writes queued and not yet applied (tests wait for 0).
   std::size_t pending_writes() const noexcept;
+  // After stop(): waits until every write made is applied (or failed), at most `limit`;
+  // answers whether none is left. The process ends after it, so that nothing queued is lost.
+  boost::asio::awaitable<bool> drained(std::chrono::milliseconds limit);
   const write_counters& write_counts() const noexcept;
 
  private:
