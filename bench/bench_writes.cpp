@@ -9,6 +9,7 @@
 // database. SWITCHBOARD_BENCH_LANES=1,2 (default) and SWITCHBOARD_BENCH_RATES=500,1000,...
 #include "bench_database.hpp"
 #include "switchboard/calls/call_writer.hpp"
+#include "switchboard/realtime.hpp"
 #include "switchboard/store/pool.hpp"
 
 #include <fmt/format.h>
@@ -21,7 +22,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -47,20 +47,6 @@ std::vector<int> numbers(const char* text, std::vector<int> fallback) {
   return out;
 }
 
-// CPU seconds of a process so far (utime + stime of /proc/PID/stat).
-double cpu_seconds(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::stringstream fields(text.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field; ++i)
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // CPU seconds so far of each backend of the writes lane, by pid.
 std::map<int, double> backend_cpu(const std::string& url) {
   pqxx::connection conn(url);
@@ -68,7 +54,8 @@ std::map<int, double> backend_cpu(const std::string& url) {
   std::map<int, double> out;
   for (const auto& row : q.exec("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                                 "AND application_name = 'switchboard-writes'"))
-    out[row[0].as<int>()] = cpu_seconds(row[0].as<int>());
+    if (const auto cpu = switchboard::cpu_time_of(row[0].as<int>()))  // a backend is one thread
+      out[row[0].as<int>()] = std::chrono::duration<double>(*cpu).count();
   return out;
 }
 
