@@ -68,14 +68,10 @@ void write_lanes::queue(std::size_t lane, store::call_write write, const keys& k
 }
 
 std::optional<std::size_t> write_lanes::push(store::call_write write) {
-  if (!waiting_.empty()) {
-    waiting_.push_back(std::move(write));
-    return std::nullopt;
-  }
   const keys k = keys_of(write);
-  const auto lane = lane_for(k);
+  const auto lane = waiting_.empty() ? lane_for(k) : std::nullopt;  // nothing overtakes a waiting write
   if (!lane) {
-    waiting_.push_back(std::move(write));
+    waiting_.push_back({std::move(write), k});
     return std::nullopt;
   }
   queue(*lane, std::move(write), k);
@@ -103,10 +99,10 @@ std::size_t write_lanes::done(std::size_t lane) {
   l.in_flight_writes = 0;
   std::size_t moved = 0;
   while (!waiting_.empty()) {
-    const keys k = keys_of(waiting_.front());
-    const auto to = lane_for(k);
+    auto& front = waiting_.front();
+    const auto to = lane_for(front.k);
     if (!to) break;
-    queue(*to, std::move(waiting_.front()), k);
+    queue(*to, std::move(front.write), front.k);
     waiting_.pop_front();
     ++moved;
   }

@@ -71,7 +71,11 @@ class write_lanes {
   std::size_t spill_at;
   std::unordered_map<std::int64_t, holder> operators_;
   std::unordered_map<std::int64_t, holder> calls_;
-  std::deque<store::call_write> waiting_;
+  struct waiting_write {
+    store::call_write write;
+    keys k;  // computed once, looked at again at every done()
+  };
+  std::deque<waiting_write> waiting_;
 };
 
 }  // namespace switchboard::calls
